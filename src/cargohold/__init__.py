@@ -1,0 +1,3 @@
+"""Cargohold: a self-hosted container and artifact registry."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,79 @@
+"""The ``cargohold`` command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cargohold import __version__
+from cargohold.config import Settings, load_settings
+
+
+def _settings(config: str | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except Exception as exc:  # pydantic's message already names the bad field
+        raise click.ClickException(f"invalid configuration: {exc}") from exc
+
+
+@click.group()
+@click.version_option(__version__, prog_name="cargohold")
+def main() -> None:
+    """Cargohold: a self-hosted container and artifact registry."""
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    envvar="CARGOHOLD_CONFIG",
+    help="TOML configuration file.",
+)
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 5000).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where blobs and the SQLite database live.",
+)
+@click.option("--workers", type=int, help="Server processes (default 1).")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def serve(
+    config: str | None,
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    workers: int | None,
+    log_level: str,
+) -> None:
+    """Run the registry."""
+    http = {
+        k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None
+    }
+    settings = _settings(config, data_dir=data_dir, http=http or None)
+    from cargohold.http.server import run
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    run(settings, log_level)
+
+
+@main.command("config")
+@click.option("--config", "config", type=click.Path(dir_okay=False), envvar="CARGOHOLD_CONFIG")
+def show_config(config: str | None) -> None:
+    """Print the effective configuration as JSON."""
+    click.echo(_settings(config).model_dump_json(indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,103 @@
+"""Settings: one typed, frozen tree, loaded once by the CLI and passed down.
+
+Sources, highest first: command-line flags (passed as overrides), ``CARGOHOLD_*``
+environment variables (nested with ``__``, e.g. ``CARGOHOLD_HTTP__PORT``), a TOML
+file (``--config`` or ``CARGOHOLD_CONFIG``), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "cargohold"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, description="server processes sharing the port")
+    base_url: str | None = Field(
+        None, description="external URL used in Location headers when behind a proxy"
+    )
+
+
+class StorageSettings(_Section):
+    driver: Literal["filesystem", "inmemory"] = "filesystem"
+    root: Path | None = Field(None, description="filesystem root; default DATA_DIR/storage")
+
+
+class MetadataSettings(_Section):
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default sqlite:///DATA_DIR/metadata.db. "
+        "PostgreSQL: postgresql+psycopg://user@host/db",
+    )
+
+
+class LimitSettings(_Section):
+    max_manifest_bytes: int = 4 * 1024 * 1024
+    upload_chunk_bytes: int = Field(
+        1024 * 1024, description="bytes buffered before hashing and writing a chunk"
+    )
+    stats_flush_seconds: float = Field(
+        5.0, description="how often pull counts and times are written to the database"
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CARGOHOLD_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    http: HttpSettings = HttpSettings()
+    storage: StorageSettings = StorageSettings()
+    metadata: MetadataSettings = MetadataSettings()
+    limits: LimitSettings = LimitSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = os.environ.get("CARGOHOLD_CONFIG")
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def storage_root(self) -> Path:
+        return self.storage.root or self.data_dir / "storage"
+
+    @property
+    def metadata_url(self) -> str:
+        return self.metadata.url or f"sqlite:///{self.data_dir / 'metadata.db'}"
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    """Build settings from the sources; ``overrides`` are nested dicts from CLI flags."""
+    if config_file:
+        os.environ["CARGOHOLD_CONFIG"] = config_file
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,71 @@
+"""Move a request body into storage while hashing it, in large chunks.
+
+Receiving the next chunk overlaps with hashing and writing the previous one on a
+worker thread, so a push runs at the speed of the slower of the two rather than
+their sum. Memory stays bounded by two chunks whatever the body size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio.to_thread
+
+from cargohold.errors import SizeInvalid
+from cargohold.storage.driver import FileWriter
+
+
+async def _consume(buffer: bytes, hasher: Any, writer: FileWriter) -> None:
+    await anyio.to_thread.run_sync(hasher.update, buffer)
+    await writer.write(buffer)
+
+
+async def pump(
+    body: AsyncIterator[bytes],
+    writer: FileWriter,
+    hasher: Any,
+    chunk_bytes: int,
+    limit: int | None = None,
+) -> int:
+    """Append ``body`` to ``writer`` and ``hasher``; return the number of bytes.
+
+    Raises `SizeInvalid` as soon as more than ``limit`` bytes arrive.
+    """
+    total = 0
+    buffer = bytearray()
+    pending: asyncio.Future[None] | None = None
+    try:
+        async for chunk in body:
+            if not chunk:
+                continue
+            total += len(chunk)
+            if limit is not None and total > limit:
+                raise SizeInvalid(f"body is longer than the declared {limit} bytes")
+            buffer += chunk
+            if len(buffer) >= chunk_bytes:
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(_consume(bytes(buffer), hasher, writer))
+                buffer.clear()
+        if pending is not None:
+            await pending
+            pending = None
+        if buffer:
+            await _consume(bytes(buffer), hasher, writer)
+    finally:
+        if pending is not None:
+            # Let a started write finish before the caller truncates the file.
+            await asyncio.gather(pending, return_exceptions=True)
+    return total
+
+
+async def read_limited(body: AsyncIterator[bytes], limit: int) -> bytes | None:
+    """The whole body, or None if it is longer than ``limit`` (for small documents)."""
+    data = bytearray()
+    async for chunk in body:
+        data += chunk
+        if len(data) > limit:
+            return None
+    return bytes(data)

@@ -1,0 +1,176 @@
+"""The registry's one error model.
+
+Core and storage code raise these; `cargohold.http.errors` is the only place that
+turns them into HTTP statuses and response bodies. Each OCI error code is one class
+named after the code::
+
+    RegistryError
+    ├── NotFound
+    │   ├── BlobUnknown            BLOB_UNKNOWN
+    │   ├── BlobUploadUnknown      BLOB_UPLOAD_UNKNOWN
+    │   ├── ManifestUnknown        MANIFEST_UNKNOWN
+    │   └── NameUnknown            NAME_UNKNOWN
+    ├── Invalid
+    │   ├── BlobUploadInvalid      BLOB_UPLOAD_INVALID
+    │   │   └── RangeInvalid       BLOB_UPLOAD_INVALID (416)
+    │   ├── DigestInvalid          DIGEST_INVALID
+    │   ├── ManifestBlobUnknown    MANIFEST_BLOB_UNKNOWN
+    │   ├── ManifestInvalid        MANIFEST_INVALID
+    │   ├── NameInvalid            NAME_INVALID
+    │   ├── SizeInvalid            SIZE_INVALID
+    │   │   └── ManifestTooLarge   SIZE_INVALID (413)
+    │   ├── TagInvalid             TAG_INVALID
+    │   └── PaginationInvalid      PAGINATION_NUMBER_INVALID
+    ├── Unauthorized               UNAUTHORIZED
+    ├── Denied                     DENIED
+    ├── Unsupported                UNSUPPORTED
+    ├── TooManyRequests            TOO_MANY_REQUESTS
+    └── Unavailable                UNAVAILABLE
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class RegistryError(Exception):
+    """Base of every error a client may see."""
+
+    code: ClassVar[str] = "UNKNOWN"
+    message: ClassVar[str] = "unknown error"
+
+    def __init__(self, message: str | None = None, detail: Any = None) -> None:
+        self.text = message or self.message
+        self.detail = detail
+        super().__init__(self.text)
+
+
+class NotFound(RegistryError):
+    pass
+
+
+class Invalid(RegistryError):
+    pass
+
+
+class BlobUnknown(NotFound):
+    code = "BLOB_UNKNOWN"
+    message = "blob unknown to registry"
+
+
+class BlobUploadUnknown(NotFound):
+    code = "BLOB_UPLOAD_UNKNOWN"
+    message = "blob upload unknown to registry"
+
+
+class ManifestUnknown(NotFound):
+    code = "MANIFEST_UNKNOWN"
+    message = "manifest unknown"
+
+
+class NameUnknown(NotFound):
+    code = "NAME_UNKNOWN"
+    message = "repository name not known to registry"
+
+
+class BlobUploadInvalid(Invalid):
+    code = "BLOB_UPLOAD_INVALID"
+    message = "blob upload invalid"
+
+
+class RangeInvalid(BlobUploadInvalid):
+    """A chunk that does not start where the upload ends (HTTP 416)."""
+
+    message = "requested range not satisfiable"
+
+
+class DigestInvalid(Invalid):
+    code = "DIGEST_INVALID"
+    message = "provided digest did not match uploaded content"
+
+
+class ManifestBlobUnknown(Invalid):
+    code = "MANIFEST_BLOB_UNKNOWN"
+    message = "manifest references a manifest or blob unknown to registry"
+
+
+class ManifestInvalid(Invalid):
+    code = "MANIFEST_INVALID"
+    message = "manifest invalid"
+
+
+class NameInvalid(Invalid):
+    code = "NAME_INVALID"
+    message = "invalid repository name"
+
+
+class SizeInvalid(Invalid):
+    code = "SIZE_INVALID"
+    message = "provided length did not match content length"
+
+
+class ManifestTooLarge(SizeInvalid):
+    """A manifest over the configured limit (HTTP 413)."""
+
+    message = "manifest is larger than the registry accepts"
+
+
+class TagInvalid(Invalid):
+    code = "TAG_INVALID"
+    message = "manifest tag did not match URI"
+
+
+class PaginationInvalid(Invalid):
+    code = "PAGINATION_NUMBER_INVALID"
+    message = "invalid number of results requested"
+
+
+class Unauthorized(RegistryError):
+    code = "UNAUTHORIZED"
+    message = "authentication required"
+
+
+class Denied(RegistryError):
+    code = "DENIED"
+    message = "requested access to the resource is denied"
+
+
+class Unsupported(RegistryError):
+    code = "UNSUPPORTED"
+    message = "the operation is unsupported"
+
+
+class TooManyRequests(RegistryError):
+    code = "TOO_MANY_REQUESTS"
+    message = "too many requests"
+
+
+class Unavailable(RegistryError):
+    code = "UNAVAILABLE"
+    message = "service unavailable"
+
+
+__all__ = [
+    "BlobUnknown",
+    "BlobUploadInvalid",
+    "BlobUploadUnknown",
+    "Denied",
+    "DigestInvalid",
+    "Invalid",
+    "ManifestBlobUnknown",
+    "ManifestInvalid",
+    "ManifestTooLarge",
+    "ManifestUnknown",
+    "NameInvalid",
+    "NameUnknown",
+    "NotFound",
+    "PaginationInvalid",
+    "RangeInvalid",
+    "RegistryError",
+    "SizeInvalid",
+    "TagInvalid",
+    "TooManyRequests",
+    "Unauthorized",
+    "Unavailable",
+    "Unsupported",
+]

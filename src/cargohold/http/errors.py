@@ -1,0 +1,72 @@
+"""The one mapping from `RegistryError` to an HTTP response.
+
+Statuses are looked up along the exception's MRO, so a subclass inherits its
+parent's status unless it is listed itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cargohold import errors as e
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[e.RegistryError], int] = {
+    e.RegistryError: 500,
+    e.NotFound: 404,
+    e.Invalid: 400,
+    e.RangeInvalid: 416,
+    e.ManifestTooLarge: 413,
+    e.Unauthorized: 401,
+    e.Denied: 403,
+    e.Unsupported: 405,
+    e.TooManyRequests: 429,
+    e.Unavailable: 503,
+}
+
+
+def status_for(exc: e.RegistryError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 500  # pragma: no cover - RegistryError itself is in the table
+
+
+def error_body(code: str, message: str, detail: Any = None) -> bytes:
+    entry: dict[str, Any] = {"code": code, "message": message}
+    if detail is not None:
+        entry["detail"] = detail
+    return json.dumps({"errors": [entry]}, separators=(",", ":")).encode()
+
+
+def error_response(exc: e.RegistryError) -> Response:
+    status = status_for(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, e.RangeInvalid) and isinstance(exc.detail, dict) and "range" in exc.detail:
+        headers["Range"] = exc.detail["range"]
+    return Response(
+        error_body(exc.code, exc.text, exc.detail),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def handle_registry_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, e.RegistryError)
+    return error_response(exc)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Response(
+        error_body("UNKNOWN", "internal server error"),
+        status_code=500,
+        media_type="application/json",
+    )

@@ -1,0 +1,464 @@
+"""`MetadataStore` over SQLAlchemy Core: SQLite by default, PostgreSQL for clusters.
+
+Calls run on a worker thread so the event loop never waits on the database. On
+SQLite, write transactions start with ``BEGIN IMMEDIATE`` so concurrent writers
+queue on the busy timeout instead of failing half way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from cargohold.metadata import tables as t
+from cargohold.metadata.store import (
+    ManifestRecord,
+    ManifestReferences,
+    PullEvent,
+    TagRecord,
+)
+
+T = TypeVar("T")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        from pathlib import Path
+
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (pysqlite's implicit transactions defer locks).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("cargohold_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+class SqlMetadataStore:
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(fn, *args)
+
+    def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        with self.engine.connect() as conn, conn.begin():
+            return fn(conn, *args)
+
+    def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        for attempt in range(3):
+            try:
+                with (
+                    self.engine.connect().execution_options(cargohold_write=True) as conn,
+                    conn.begin(),
+                ):
+                    return fn(conn, *args)
+            except IntegrityError:
+                # A concurrent writer inserted the same row first; the retry sees it.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _insert_ignore(self, table: Any) -> Any:
+        dialect = postgresql if self.dialect == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    async def create_schema(self) -> None:
+        await self._run(t.metadata.create_all, self.engine)
+
+    async def close(self) -> None:
+        self.engine.dispose()
+
+    # -- repositories -----------------------------------------------------------------
+
+    @staticmethod
+    def _repo_id(conn: Connection, name: str) -> int | None:
+        return conn.execute(
+            select(t.repositories.c.id).where(t.repositories.c.name == name)
+        ).scalar_one_or_none()
+
+    def _ensure_repo(self, conn: Connection, name: str) -> int:
+        repo_id = self._repo_id(conn, name)
+        if repo_id is not None:
+            return repo_id
+        stmt = self._insert_ignore(t.repositories).values(name=name, created_at=_now())
+        conn.execute(stmt.on_conflict_do_nothing())
+        repo_id = self._repo_id(conn, name)
+        assert repo_id is not None
+        return repo_id
+
+    async def repository_exists(self, name: str) -> bool:
+        return await self._run(self._read, lambda c: self._repo_id(c, name) is not None)
+
+    async def list_repositories(self, last: str | None, limit: int | None) -> list[str]:
+        def q(conn: Connection) -> list[str]:
+            stmt = select(t.repositories.c.name).order_by(t.repositories.c.name)
+            if last is not None:
+                stmt = stmt.where(t.repositories.c.name > last)
+            if limit is not None:
+                stmt = stmt.limit(limit)
+            return list(conn.execute(stmt).scalars())
+
+        return await self._run(self._read, q)
+
+    # -- blob links -------------------------------------------------------------------
+
+    async def link_blob(self, repository: str, digest: str, size: int) -> None:
+        def q(conn: Connection) -> None:
+            repo_id = self._ensure_repo(conn, repository)
+            stmt = self._insert_ignore(t.repository_blobs).values(
+                repository_id=repo_id, digest=digest, size=size, linked_at=_now()
+            )
+            conn.execute(stmt.on_conflict_do_nothing())
+
+        await self._run(self._write, q)
+
+    async def linked_blob_size(self, repository: str, digest: str) -> int | None:
+        def q(conn: Connection) -> int | None:
+            stmt = (
+                select(t.repository_blobs.c.size)
+                .join(t.repositories, t.repositories.c.id == t.repository_blobs.c.repository_id)
+                .where(t.repositories.c.name == repository, t.repository_blobs.c.digest == digest)
+            )
+            return conn.execute(stmt).scalar_one_or_none()
+
+        return await self._run(self._read, q)
+
+    async def any_blob_link(self, digest: str) -> int | None:
+        def q(conn: Connection) -> int | None:
+            stmt = select(t.repository_blobs.c.size).where(t.repository_blobs.c.digest == digest)
+            return conn.execute(stmt.limit(1)).scalar_one_or_none()
+
+        return await self._run(self._read, q)
+
+    async def unlink_blob(self, repository: str, digest: str) -> bool:
+        def q(conn: Connection) -> bool:
+            repo_id = self._repo_id(conn, repository)
+            if repo_id is None:
+                return False
+            result = conn.execute(
+                delete(t.repository_blobs).where(
+                    t.repository_blobs.c.repository_id == repo_id,
+                    t.repository_blobs.c.digest == digest,
+                )
+            )
+            return bool(result.rowcount)
+
+        return await self._run(self._write, q)
+
+    # -- manifests --------------------------------------------------------------------
+
+    async def missing_references(self, repository: str, refs: ManifestReferences) -> list[str]:
+        def q(conn: Connection) -> list[str]:
+            repo_id = self._repo_id(conn, repository)
+            if repo_id is None:
+                return sorted(refs.blobs | refs.manifests)
+            found_blobs: set[str] = set()
+            found_manifests: set[str] = set()
+            if refs.blobs:
+                found_blobs = set(
+                    conn.execute(
+                        select(t.repository_blobs.c.digest).where(
+                            t.repository_blobs.c.repository_id == repo_id,
+                            t.repository_blobs.c.digest.in_(refs.blobs),
+                        )
+                    ).scalars()
+                )
+            if refs.manifests:
+                found_manifests = set(
+                    conn.execute(
+                        select(t.manifests.c.digest).where(
+                            t.manifests.c.repository_id == repo_id,
+                            t.manifests.c.digest.in_(refs.manifests),
+                        )
+                    ).scalars()
+                )
+            return sorted((refs.blobs - found_blobs) | (refs.manifests - found_manifests))
+
+        return await self._run(self._read, q)
+
+    def _manifest_id(self, conn: Connection, repo_id: int, digest: str) -> int | None:
+        return conn.execute(
+            select(t.manifests.c.id).where(
+                t.manifests.c.repository_id == repo_id, t.manifests.c.digest == digest
+            )
+        ).scalar_one_or_none()
+
+    async def put_manifest(
+        self, record: ManifestRecord, refs: ManifestReferences, tag: str | None
+    ) -> None:
+        def q(conn: Connection) -> None:
+            now = _now()
+            repo_id = self._ensure_repo(conn, record.repository)
+            manifest_id = self._manifest_id(conn, repo_id, record.digest)
+            if manifest_id is None:
+                manifest_id = conn.execute(
+                    t.manifests.insert()
+                    .values(
+                        repository_id=repo_id,
+                        digest=record.digest,
+                        media_type=record.media_type,
+                        artifact_type=record.artifact_type,
+                        size=record.size,
+                        subject_digest=record.subject,
+                        annotations=json.dumps(record.annotations) if record.annotations else None,
+                        pushed_at=now,
+                        pull_count=0,
+                    )
+                    .returning(t.manifests.c.id)
+                ).scalar_one()
+                rows = [
+                    {"manifest_id": manifest_id, "digest": d, "kind": "blob"} for d in refs.blobs
+                ]
+                rows += [
+                    {"manifest_id": manifest_id, "digest": d, "kind": "manifest"}
+                    for d in refs.manifests
+                ]
+                if rows:
+                    conn.execute(t.manifest_references.insert(), rows)
+            if tag is None:
+                return
+            current = conn.execute(
+                select(t.tags.c.manifest_id).where(
+                    t.tags.c.repository_id == repo_id, t.tags.c.name == tag
+                )
+            ).scalar_one_or_none()
+            if current is None:
+                conn.execute(
+                    t.tags.insert().values(
+                        repository_id=repo_id,
+                        name=tag,
+                        manifest_id=manifest_id,
+                        pushed_at=now,
+                        pull_count=0,
+                    )
+                )
+            elif current != manifest_id:
+                conn.execute(
+                    update(t.tags)
+                    .where(t.tags.c.repository_id == repo_id, t.tags.c.name == tag)
+                    .values(manifest_id=manifest_id, pushed_at=now)
+                )
+
+        await self._run(self._write, q)
+
+    @staticmethod
+    def _record(repository: str, row: Any) -> ManifestRecord:
+        return ManifestRecord(
+            repository=repository,
+            digest=row.digest,
+            media_type=row.media_type,
+            size=row.size,
+            artifact_type=row.artifact_type,
+            subject=row.subject_digest,
+            annotations=json.loads(row.annotations) if row.annotations else None,
+            pushed_at=_utc(row.pushed_at),
+            last_pulled_at=_utc(row.last_pulled_at),
+            pull_count=row.pull_count,
+        )
+
+    _MANIFEST_COLUMNS = (
+        t.manifests.c.digest,
+        t.manifests.c.media_type,
+        t.manifests.c.size,
+        t.manifests.c.artifact_type,
+        t.manifests.c.subject_digest,
+        t.manifests.c.annotations,
+        t.manifests.c.pushed_at,
+        t.manifests.c.last_pulled_at,
+        t.manifests.c.pull_count,
+    )
+
+    async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
+        def q(conn: Connection) -> ManifestRecord | None:
+            row = conn.execute(
+                select(*self._MANIFEST_COLUMNS)
+                .join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
+                .where(t.repositories.c.name == repository, t.manifests.c.digest == digest)
+            ).one_or_none()
+            return None if row is None else self._record(repository, row)
+
+        return await self._run(self._read, q)
+
+    async def resolve_tag(self, repository: str, tag: str) -> ManifestRecord | None:
+        def q(conn: Connection) -> ManifestRecord | None:
+            row = conn.execute(
+                select(*self._MANIFEST_COLUMNS)
+                .join(t.tags, t.tags.c.manifest_id == t.manifests.c.id)
+                .join(t.repositories, t.repositories.c.id == t.tags.c.repository_id)
+                .where(t.repositories.c.name == repository, t.tags.c.name == tag)
+            ).one_or_none()
+            return None if row is None else self._record(repository, row)
+
+        return await self._run(self._read, q)
+
+    async def delete_manifest(self, repository: str, digest: str) -> bool:
+        def q(conn: Connection) -> bool:
+            repo_id = self._repo_id(conn, repository)
+            if repo_id is None:
+                return False
+            manifest_id = self._manifest_id(conn, repo_id, digest)
+            if manifest_id is None:
+                return False
+            # Explicit child deletes: SQLite only cascades with foreign_keys on, and
+            # the order keeps PostgreSQL happy without deferred constraints.
+            conn.execute(delete(t.tags).where(t.tags.c.manifest_id == manifest_id))
+            conn.execute(
+                delete(t.manifest_references).where(
+                    t.manifest_references.c.manifest_id == manifest_id
+                )
+            )
+            conn.execute(delete(t.manifests).where(t.manifests.c.id == manifest_id))
+            return True
+
+        return await self._run(self._write, q)
+
+    async def delete_tag(self, repository: str, tag: str) -> bool:
+        def q(conn: Connection) -> bool:
+            repo_id = self._repo_id(conn, repository)
+            if repo_id is None:
+                return False
+            result = conn.execute(
+                delete(t.tags).where(t.tags.c.repository_id == repo_id, t.tags.c.name == tag)
+            )
+            return bool(result.rowcount)
+
+        return await self._run(self._write, q)
+
+    async def list_tags(self, repository: str, last: str | None, limit: int | None) -> list[str]:
+        def q(conn: Connection) -> list[str]:
+            stmt = (
+                select(t.tags.c.name)
+                .join(t.repositories, t.repositories.c.id == t.tags.c.repository_id)
+                .where(t.repositories.c.name == repository)
+                .order_by(t.tags.c.name)
+            )
+            if last is not None:
+                stmt = stmt.where(t.tags.c.name > last)
+            if limit is not None:
+                stmt = stmt.limit(limit)
+            return list(conn.execute(stmt).scalars())
+
+        return await self._run(self._read, q)
+
+    async def tag_details(self, repository: str) -> list[TagRecord]:
+        def q(conn: Connection) -> list[TagRecord]:
+            rows = conn.execute(
+                select(
+                    t.tags.c.name,
+                    t.manifests.c.digest,
+                    t.tags.c.pushed_at,
+                    t.tags.c.last_pulled_at,
+                    t.tags.c.pull_count,
+                )
+                .join(t.manifests, t.manifests.c.id == t.tags.c.manifest_id)
+                .join(t.repositories, t.repositories.c.id == t.tags.c.repository_id)
+                .where(t.repositories.c.name == repository)
+                .order_by(t.tags.c.name)
+            )
+            return [
+                TagRecord(r.name, r.digest, _utc(r.pushed_at), _utc(r.last_pulled_at), r.pull_count)  # type: ignore[arg-type]
+                for r in rows
+            ]
+
+        return await self._run(self._read, q)
+
+    async def referrers(
+        self, repository: str, subject: str, artifact_type: str | None
+    ) -> list[ManifestRecord]:
+        def q(conn: Connection) -> list[ManifestRecord]:
+            stmt = (
+                select(*self._MANIFEST_COLUMNS)
+                .join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
+                .where(t.repositories.c.name == repository, t.manifests.c.subject_digest == subject)
+                .order_by(t.manifests.c.digest)
+            )
+            if artifact_type is not None:
+                stmt = stmt.where(t.manifests.c.artifact_type == artifact_type)
+            return [self._record(repository, row) for row in conn.execute(stmt)]
+
+        return await self._run(self._read, q)
+
+    # -- usage ------------------------------------------------------------------------
+
+    async def record_pulls(self, events: Iterable[PullEvent]) -> None:
+        manifests: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, None])
+        tags: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, None])
+        for e in events:
+            for key, bucket in (
+                ((e.repository, e.digest), manifests),
+                ((e.repository, e.tag), tags),
+            ):
+                if key[1] is None:
+                    continue
+                entry = bucket[key]  # type: ignore[index]
+                entry[0] += 1
+                entry[1] = e.at if entry[1] is None or e.at > entry[1] else entry[1]
+        if not manifests:
+            return
+
+        def q(conn: Connection) -> None:
+            for (repo, digest), (count, at) in manifests.items():
+                repo_ids = select(t.repositories.c.id).where(t.repositories.c.name == repo)
+                conn.execute(
+                    update(t.manifests)
+                    .where(
+                        and_(
+                            t.manifests.c.repository_id == repo_ids.scalar_subquery(),
+                            t.manifests.c.digest == digest,
+                        )
+                    )
+                    .values(
+                        pull_count=t.manifests.c.pull_count + count,
+                        last_pulled_at=at,
+                    )
+                )
+            for (repo, tag), (count, at) in tags.items():
+                repo_ids = select(t.repositories.c.id).where(t.repositories.c.name == repo)
+                conn.execute(
+                    update(t.tags)
+                    .where(
+                        t.tags.c.repository_id == repo_ids.scalar_subquery(),
+                        t.tags.c.name == tag,
+                    )
+                    .values(pull_count=t.tags.c.pull_count + count, last_pulled_at=at)
+                )
+
+        await self._run(self._write, q)

@@ -1,0 +1,118 @@
+"""The metadata data-access contract: repositories, manifests, tags, blob links, usage.
+
+Core services depend on `MetadataStore` only. `SqlMetadataStore` implements it for
+SQLite and PostgreSQL with the same code; the shared suite in
+``tests/conformance/test_metadata.py`` runs against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRecord:
+    repository: str
+    digest: str
+    media_type: str
+    size: int
+    artifact_type: str | None = None
+    subject: str | None = None
+    annotations: Mapping[str, str] | None = None
+    pushed_at: datetime | None = None
+    last_pulled_at: datetime | None = None
+    pull_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TagRecord:
+    name: str
+    digest: str
+    pushed_at: datetime
+    last_pulled_at: datetime | None
+    pull_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestReferences:
+    """What a manifest needs present in its repository before it is accepted."""
+
+    blobs: frozenset[str] = field(default_factory=frozenset)
+    manifests: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class PullEvent:
+    repository: str
+    digest: str
+    tag: str | None
+    at: datetime
+
+
+class MetadataStore(Protocol):
+    async def create_schema(self) -> None:
+        """Create missing tables. Idempotent."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def repository_exists(self, name: str) -> bool: ...
+
+    async def list_repositories(self, last: str | None, limit: int | None) -> list[str]:
+        """Names sorted in byte order, strictly after ``last``, at most ``limit``."""
+        ...
+
+    async def link_blob(self, repository: str, digest: str, size: int) -> None:
+        """Let ``repository`` see the blob; creates the repository. Idempotent."""
+        ...
+
+    async def linked_blob_size(self, repository: str, digest: str) -> int | None:
+        """Size of a blob linked to ``repository``, or None if it is not linked."""
+        ...
+
+    async def any_blob_link(self, digest: str) -> int | None:
+        """Size of the blob if any repository links it, else None."""
+        ...
+
+    async def unlink_blob(self, repository: str, digest: str) -> bool:
+        """Remove the link; False if there was none."""
+        ...
+
+    async def missing_references(self, repository: str, refs: ManifestReferences) -> list[str]:
+        """Digests from ``refs`` that ``repository`` does not have, sorted."""
+        ...
+
+    async def put_manifest(
+        self, record: ManifestRecord, refs: ManifestReferences, tag: str | None
+    ) -> None:
+        """Store the manifest (idempotent by digest) and point ``tag`` at it."""
+        ...
+
+    async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None: ...
+
+    async def resolve_tag(self, repository: str, tag: str) -> ManifestRecord | None: ...
+
+    async def delete_manifest(self, repository: str, digest: str) -> bool:
+        """Delete the manifest and every tag pointing at it; False if unknown."""
+        ...
+
+    async def delete_tag(self, repository: str, tag: str) -> bool: ...
+
+    async def list_tags(self, repository: str, last: str | None, limit: int | None) -> list[str]:
+        """Tag names in byte order, strictly after ``last``, at most ``limit``."""
+        ...
+
+    async def tag_details(self, repository: str) -> list[TagRecord]: ...
+
+    async def referrers(
+        self, repository: str, subject: str, artifact_type: str | None
+    ) -> list[ManifestRecord]:
+        """Manifests in ``repository`` whose subject is ``subject``, by digest."""
+        ...
+
+    async def record_pulls(self, events: Iterable[PullEvent]) -> None:
+        """Add pull counts and last-pulled times; unknown manifests are ignored."""
+        ...

@@ -1,0 +1,12 @@
+"""Assemble the registry from settings: the one place that picks implementations."""
+
+from __future__ import annotations
+
+from cargohold.config import Settings
+from cargohold.core.registry import Registry
+from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.storage.factory import make_driver
+
+
+def build_registry(settings: Settings) -> Registry:
+    return Registry.build(make_driver(settings), SqlMetadataStore(settings.metadata_url), settings)

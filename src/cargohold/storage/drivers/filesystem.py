@@ -1,0 +1,189 @@
+"""A driver over a local directory: the embedded default.
+
+Durability follows the usual POSIX recipe: write, fsync the file, rename into
+place, fsync the directory. Large writes run in a worker thread so the event
+loop keeps serving while the disk works.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio.to_thread
+
+from cargohold.storage.driver import FileInfo, InvalidPath, PathNotFound
+
+READ_CHUNK = 1024 * 1024
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FilesystemWriter:
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd = fd
+        self._size = size
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def _write_all(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    async def write(self, data: bytes) -> None:
+        if len(data) >= 256 * 1024:
+            await anyio.to_thread.run_sync(self._write_all, data)
+        else:
+            self._write_all(data)
+        self._size += len(data)
+
+    def write_sync(self, data: bytes | memoryview) -> None:
+        """For callers already on a worker thread (hash and write in one hop)."""
+        self._write_all(data)
+        self._size += len(data)
+
+    async def truncate(self, size: int) -> None:
+        os.ftruncate(self._fd, size)
+        os.lseek(self._fd, size, os.SEEK_SET)
+        self._size = size
+
+    async def commit(self) -> None:
+        await anyio.to_thread.run_sync(os.fsync, self._fd)
+
+    async def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class FilesystemDriver:
+    name = "filesystem"
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _full(self, path: str) -> str:
+        if (
+            not path.startswith("/")
+            or "//" in path
+            or any(part in (".", "..") for part in path.split("/")[1:])
+        ):
+            raise InvalidPath(path)
+        return str(self.root) + path
+
+    async def get_content(self, path: str) -> bytes:
+        try:
+            with open(self._full(path), "rb") as f:
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise PathNotFound(path) from None
+
+    def _put_sync(self, full: str, data: bytes) -> None:
+        directory = os.path.dirname(full)
+        os.makedirs(directory, exist_ok=True)
+        tmp = f"{full}.tmp-{uuid.uuid4().hex}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, full)
+        _fsync_dir(directory)
+
+    async def put_content(self, path: str, data: bytes) -> None:
+        await anyio.to_thread.run_sync(self._put_sync, self._full(path), data)
+
+    async def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+        try:
+            f = open(self._full(path), "rb")  # noqa: SIM115 - closed in finally
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise PathNotFound(path) from None
+        try:
+            f.seek(offset)
+            while True:
+                chunk = await anyio.to_thread.run_sync(f.read, READ_CHUNK)
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            f.close()
+
+    async def writer(self, path: str, append: bool = False) -> FilesystemWriter:
+        full = self._full(path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        fd = os.open(full, flags, 0o644)
+        size = os.fstat(fd).st_size
+        return FilesystemWriter(fd, size)
+
+    async def stat(self, path: str) -> FileInfo:
+        try:
+            st = os.stat(self._full(path))
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFound(path) from None
+        is_dir = os.path.isdir(self._full(path))
+        return FileInfo(path, 0 if is_dir else st.st_size, st.st_mtime, is_dir)
+
+    async def list(self, path: str) -> list[str]:
+        try:
+            names = os.listdir(self._full(path))
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFound(path) from None
+        base = path.rstrip("/")
+        return sorted(f"{base}/{name}" for name in names if ".tmp-" not in name)
+
+    def _move_sync(self, source: str, dest: str) -> None:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        try:
+            os.replace(source, dest)
+        except FileNotFoundError:
+            raise PathNotFound(source) from None
+        _fsync_dir(os.path.dirname(dest))
+
+    async def move(self, source: str, dest: str) -> None:
+        await anyio.to_thread.run_sync(self._move_sync, self._full(source), self._full(dest))
+
+    def _delete_sync(self, full: str, path: str) -> None:
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full)
+        else:
+            try:
+                os.unlink(full)
+            except FileNotFoundError:
+                raise PathNotFound(path) from None
+
+    async def delete(self, path: str) -> None:
+        await anyio.to_thread.run_sync(self._delete_sync, self._full(path), path)
+
+    def local_path(self, path: str) -> str | None:
+        return self._full(path)
+
+    async def walk(self, path: str) -> AsyncIterator[FileInfo]:
+        full = self._full(path)
+        prefix = len(str(self.root))
+        for dirpath, dirnames, filenames in os.walk(full):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if ".tmp-" in name:
+                    continue
+                file_path = os.path.join(dirpath, name)
+                try:
+                    st = os.stat(file_path)
+                except FileNotFoundError:
+                    continue
+                yield FileInfo(file_path[prefix:], st.st_size, st.st_mtime, False)
