@@ -1,0 +1,162 @@
+"""One suite for the metadata store on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.store import ManifestRecord, ManifestReferences, PullEvent
+from tests.support import IN_CI
+
+pytestmark = pytest.mark.anyio
+
+POSTGRES_URL = os.environ.get(
+    "CARGOHOLD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[str]:
+    """A throwaway schema in the test database, dropped afterwards."""
+    engine = sqlalchemy.create_engine(POSTGRES_URL)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sqlalchemy.exc.OperationalError as exc:
+        engine.dispose()
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}")
+    yield schema
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlMetadataStore]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'meta.db'}"
+    else:
+        schema = request.getfixturevalue("postgres_schema")
+        url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    s = SqlMetadataStore(url)
+    await s.create_schema()
+    yield s
+    await s.close()
+
+
+def _record(repo: str, digest: str, **kw: object) -> ManifestRecord:
+    return ManifestRecord(repository=repo, digest=digest, media_type="m/t", size=10, **kw)  # type: ignore[arg-type]
+
+
+D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
+B1, B2 = ("sha256:" + c * 64 for c in "ab")
+
+
+async def test_blob_links(store: SqlMetadataStore) -> None:
+    assert not await store.repository_exists("team/app")
+    await store.link_blob("team/app", B1, 5)
+    await store.link_blob("team/app", B1, 5)  # idempotent
+    assert await store.repository_exists("team/app")
+    assert await store.linked_blob_size("team/app", B1) == 5
+    assert await store.linked_blob_size("team/other", B1) is None
+    assert await store.any_blob_link(B1) == 5
+    assert await store.any_blob_link(B2) is None
+    assert await store.unlink_blob("team/app", B1)
+    assert not await store.unlink_blob("team/app", B1)
+    assert await store.linked_blob_size("team/app", B1) is None
+
+
+async def test_manifests_and_references(store: SqlMetadataStore) -> None:
+    refs = ManifestReferences(frozenset({B1, B2}), frozenset({D3}))
+    assert await store.missing_references("team/app", refs) == sorted([B1, B2, D3])
+    await store.link_blob("team/app", B1, 1)
+    assert await store.missing_references("team/app", refs) == sorted([B2, D3])
+    await store.link_blob("team/app", B2, 1)
+    await store.put_manifest(_record("team/app", D3), ManifestReferences(), None)
+    assert await store.missing_references("team/app", refs) == []
+
+    await store.put_manifest(_record("team/app", D1, annotations={"a": "b"}), refs, "v1")
+    await store.put_manifest(_record("team/app", D1), refs, "v1")  # idempotent
+    got = await store.resolve_tag("team/app", "v1")
+    assert got is not None
+    assert got.digest == D1
+    assert got.annotations == {"a": "b"}
+    assert got.pushed_at is not None and got.pushed_at.tzinfo is not None
+    assert (await store.get_manifest("team/app", D1)) == got
+    assert await store.get_manifest("team/other", D1) is None
+
+    await store.put_manifest(_record("team/app", D2), ManifestReferences(), "v1")
+    assert (await store.resolve_tag("team/app", "v1")).digest == D2  # type: ignore[union-attr]
+
+
+async def test_delete_manifest_removes_its_tags(store: SqlMetadataStore) -> None:
+    await store.put_manifest(_record("team/app", D1), ManifestReferences(), "a")
+    await store.put_manifest(_record("team/app", D1), ManifestReferences(), "b")
+    await store.put_manifest(_record("team/app", D2), ManifestReferences(), "c")
+    assert await store.delete_manifest("team/app", D1)
+    assert not await store.delete_manifest("team/app", D1)
+    assert await store.list_tags("team/app", None, None) == ["c"]
+    assert await store.delete_tag("team/app", "c")
+    assert not await store.delete_tag("team/app", "c")
+    assert await store.get_manifest("team/app", D2) is not None
+
+
+async def test_listings_sort_in_byte_order(store: SqlMetadataStore) -> None:
+    tags = ["b", "B", "a", "_x", "a-1", "a.1", "Z9"]
+    for tag in tags:
+        await store.put_manifest(_record("team/app", D1), ManifestReferences(), tag)
+    assert await store.list_tags("team/app", None, None) == sorted(tags)
+    assert (
+        await store.list_tags("team/app", "a", 2) == sorted(tags)[sorted(tags).index("a") + 1 :][:2]
+    )
+    for name in ("b/x", "a/y", "a/x-y", "a/x"):
+        await store.link_blob(name, B1, 1)
+    assert await store.list_repositories(None, None) == sorted(
+        ["b/x", "a/y", "a/x-y", "a/x", "team/app"]
+    )
+    assert await store.list_repositories("a/y", 1) == ["b/x"]
+
+
+async def test_referrers(store: SqlMetadataStore) -> None:
+    await store.put_manifest(
+        _record("team/app", D2, subject=D1, artifact_type="sig"), ManifestReferences(), None
+    )
+    await store.put_manifest(
+        _record("team/app", D3, subject=D1, artifact_type="sbom"), ManifestReferences(), None
+    )
+    assert [r.digest for r in await store.referrers("team/app", D1, None)] == [D2, D3]
+    assert [r.digest for r in await store.referrers("team/app", D1, "sbom")] == [D3]
+    assert await store.referrers("team/other", D1, None) == []
+
+
+async def test_pull_counts(store: SqlMetadataStore) -> None:
+    await store.put_manifest(_record("team/app", D1), ManifestReferences(), "v1")
+    now = datetime.now(UTC)
+    await store.record_pulls(
+        [
+            PullEvent("team/app", D1, "v1", now - timedelta(seconds=5)),
+            PullEvent("team/app", D1, None, now),
+            PullEvent("team/app", D2, "gone", now),  # unknown: ignored
+        ]
+    )
+    record = await store.get_manifest("team/app", D1)
+    assert record is not None and record.pull_count == 2
+    assert record.last_pulled_at is not None
+    assert abs((record.last_pulled_at - now).total_seconds()) < 1
+    (tag,) = await store.tag_details("team/app")
+    assert (tag.name, tag.pull_count) == ("v1", 1)

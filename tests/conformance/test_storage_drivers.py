@@ -1,0 +1,141 @@
+"""One suite for every storage driver: the contract in `cargohold.storage.driver`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cargohold.storage.driver import FileWriter, InvalidPath, PathNotFound, StorageDriver
+from cargohold.storage.drivers.filesystem import FilesystemDriver
+from cargohold.storage.drivers.inmemory import InMemoryDriver
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=["inmemory", "filesystem"])
+async def driver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageDriver]:
+    d: StorageDriver
+    d = InMemoryDriver() if request.param == "inmemory" else FilesystemDriver(tmp_path / "root")
+    yield d
+    # Every test cleans up after itself: a driver that leaks files fails here.
+    leftovers = [f.path async for f in d.walk("/")]
+    assert leftovers == [], leftovers
+
+
+async def _read_all(driver: StorageDriver, path: str, offset: int = 0) -> bytes:
+    return b"".join([chunk async for chunk in driver.reader(path, offset)])
+
+
+async def test_put_get_and_replace(driver: StorageDriver) -> None:
+    await driver.put_content("/a/b/file", b"one")
+    assert await driver.get_content("/a/b/file") == b"one"
+    await driver.put_content("/a/b/file", b"two")
+    assert await driver.get_content("/a/b/file") == b"two"
+    info = await driver.stat("/a/b/file")
+    assert (info.size, info.is_dir) == (3, False)
+    assert (await driver.stat("/a/b")).is_dir
+    await driver.delete("/a")
+
+
+async def test_missing_paths(driver: StorageDriver) -> None:
+    with pytest.raises(PathNotFound):
+        await driver.get_content("/missing")
+    with pytest.raises(PathNotFound):
+        await driver.stat("/missing")
+    with pytest.raises(PathNotFound):
+        await driver.list("/missing")
+    with pytest.raises(PathNotFound):
+        await driver.delete("/missing")
+    with pytest.raises(PathNotFound):
+        await driver.move("/missing", "/elsewhere")
+    with pytest.raises(PathNotFound):
+        await _read_all(driver, "/missing")
+
+
+@pytest.mark.parametrize("path", ["relative", "/a/../b", "/a//b", "/a/./b", ""])
+async def test_invalid_paths(driver: StorageDriver, path: str) -> None:
+    with pytest.raises(InvalidPath):
+        await driver.put_content(path, b"x")
+
+
+async def test_reader_offsets_and_large_files(driver: StorageDriver) -> None:
+    data = bytes(range(256)) * 20_000  # ~5 MiB, several read chunks
+    await driver.put_content("/big", data)
+    assert await _read_all(driver, "/big") == data
+    assert await _read_all(driver, "/big", 4_000_000) == data[4_000_000:]
+    assert await _read_all(driver, "/big", len(data)) == b""
+    await driver.delete("/big")
+
+
+async def test_writer_append_truncate_commit(driver: StorageDriver) -> None:
+    writer = await driver.writer("/up/data")
+    assert isinstance(writer, FileWriter)
+    await writer.write(b"hello ")
+    await writer.write(b"world")
+    assert writer.size == 11
+    await writer.commit()
+    await writer.close()
+    appender = await driver.writer("/up/data", append=True)
+    assert appender.size == 11
+    await appender.write(b" and more")
+    await appender.truncate(11)
+    assert appender.size == 11
+    await appender.write(b"!")
+    await appender.commit()
+    await appender.close()
+    assert await driver.get_content("/up/data") == b"hello world!"
+    fresh = await driver.writer("/up/data")
+    assert fresh.size == 0
+    await fresh.close()
+    assert await driver.get_content("/up/data") == b""
+    await driver.delete("/up")
+
+
+async def test_list_children(driver: StorageDriver) -> None:
+    for path in ("/d/x", "/d/y/z", "/d/y/w", "/e"):
+        await driver.put_content(path, b".")
+    assert await driver.list("/d") == ["/d/x", "/d/y"]
+    assert await driver.list("/") == ["/d", "/e"]
+    assert sorted([f.path async for f in driver.walk("/d")]) == ["/d/x", "/d/y/w", "/d/y/z"]
+    assert [f.path async for f in driver.walk("/nothing")] == []
+    await driver.delete("/d")
+    await driver.delete("/e")
+
+
+async def test_move_replaces_destination(driver: StorageDriver) -> None:
+    await driver.put_content("/src", b"new")
+    await driver.put_content("/dst/file", b"old")
+    await driver.move("/src", "/dst/file")
+    assert await driver.get_content("/dst/file") == b"new"
+    with pytest.raises(PathNotFound):
+        await driver.stat("/src")
+    await driver.move("/dst/file", "/deeper/still/file")
+    assert await driver.get_content("/deeper/still/file") == b"new"
+    await driver.delete("/deeper")
+
+
+async def test_delete_is_recursive(driver: StorageDriver) -> None:
+    await driver.put_content("/tree/a/b/c", b"1")
+    await driver.put_content("/tree/d", b"2")
+    await driver.put_content("/treehouse", b"3")
+    await driver.delete("/tree")
+    with pytest.raises(PathNotFound):
+        await driver.stat("/tree/a/b/c")
+    # A sibling sharing the prefix is not part of the tree.
+    assert await driver.get_content("/treehouse") == b"3"
+    await driver.delete("/treehouse")
+
+
+async def test_local_path_points_at_the_bytes(driver: StorageDriver) -> None:
+    await driver.put_content("/f", b"bytes")
+    local = driver.local_path("/f")
+    if local is not None:
+        assert Path(local).read_bytes() == b"bytes"
+    await driver.delete("/f")

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+import pytest
+
+from tests.http.helpers import error_codes, push_blob, sha256
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_post_then_put_monolithic(client: httpx.AsyncClient) -> None:
+    data = b"hello blob" * 1000
+    r = await client.post("/v2/team/app/blobs/uploads/")
+    assert r.status_code == 202
+    assert r.headers["Range"] == "0-0"
+    assert r.headers["Docker-Upload-UUID"]
+    location = r.headers["Location"]
+    digest = sha256(data)
+    r = await client.put(location, params={"digest": digest}, content=data)
+    assert r.status_code == 201
+    assert r.headers["Location"] == f"/v2/team/app/blobs/{digest}"
+    assert r.headers["Docker-Content-Digest"] == digest
+
+    r = await client.get(f"/v2/team/app/blobs/{digest}")
+    assert r.status_code == 200
+    assert r.content == data
+    assert r.headers["Docker-Content-Digest"] == digest
+    assert r.headers["ETag"] == f'"{digest}"'
+    assert r.headers["Content-Length"] == str(len(data))
+
+
+async def test_single_post_with_digest(client: httpx.AsyncClient) -> None:
+    data = b"x" * 5000
+    digest = await push_blob(client, "team/app", data)
+    r = await client.head(f"/v2/team/app/blobs/{digest}")
+    assert r.status_code == 200
+    assert r.headers["Content-Length"] == "5000"
+    assert r.content == b""
+
+
+async def test_empty_blob(client: httpx.AsyncClient) -> None:
+    digest = await push_blob(client, "team/app", b"")
+    r = await client.get(f"/v2/team/app/blobs/{digest}")
+    assert r.status_code == 200
+    assert r.content == b""
+
+
+async def test_sha512_digest_is_verified(client: httpx.AsyncClient) -> None:
+    data = b"sha512 content"
+    digest = "sha512:" + hashlib.sha512(data).hexdigest()
+    r = await client.post("/v2/team/app/blobs/uploads/", params={"digest": digest}, content=data)
+    assert r.status_code == 201
+    assert (await client.get(f"/v2/team/app/blobs/{digest}")).content == data
+    wrong = "sha512:" + hashlib.sha512(b"other").hexdigest()
+    r = await client.post("/v2/team/app/blobs/uploads/", params={"digest": wrong}, content=data)
+    assert r.status_code == 400
+    assert error_codes(r) == ["DIGEST_INVALID"]
+
+
+async def test_digest_mismatch_publishes_nothing(client: httpx.AsyncClient) -> None:
+    wrong = sha256(b"something else")
+    r = await client.post("/v2/team/app/blobs/uploads/", params={"digest": wrong}, content=b"abc")
+    assert r.status_code == 400
+    assert error_codes(r) == ["DIGEST_INVALID"]
+    assert (await client.head(f"/v2/team/app/blobs/{wrong}")).status_code == 404
+    assert (await client.head(f"/v2/team/app/blobs/{sha256(b'abc')}")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("digest", "code"),
+    [
+        ("sha256:abc", "DIGEST_INVALID"),
+        ("sha256:" + "G" * 64, "DIGEST_INVALID"),
+        ("nonsense", "DIGEST_INVALID"),
+        ("md5:" + "a" * 32, "UNSUPPORTED"),
+    ],
+)
+async def test_malformed_digests(client: httpx.AsyncClient, digest: str, code: str) -> None:
+    r = await client.get(f"/v2/team/app/blobs/{digest}")
+    assert error_codes(r) == [code]
+    assert r.status_code in (400, 405)
+
+
+async def test_unknown_blob(client: httpx.AsyncClient) -> None:
+    r = await client.get(f"/v2/team/app/blobs/{sha256(b'nothing')}")
+    assert r.status_code == 404
+    assert error_codes(r) == ["BLOB_UNKNOWN"]
+    assert (await client.head(f"/v2/team/app/blobs/{sha256(b'nothing')}")).status_code == 404
+
+
+async def test_blob_not_visible_in_other_repository(client: httpx.AsyncClient) -> None:
+    digest = await push_blob(client, "team/app", b"private bytes")
+    r = await client.get(f"/v2/other/app/blobs/{digest}")
+    assert r.status_code == 404
+
+
+async def test_range_requests(client: httpx.AsyncClient) -> None:
+    data = bytes(range(256)) * 100
+    digest = await push_blob(client, "team/app", data)
+    r = await client.get(f"/v2/team/app/blobs/{digest}", headers={"Range": "bytes=10-19"})
+    assert r.status_code == 206
+    assert r.content == data[10:20]
+    assert r.headers["Content-Range"] == f"bytes 10-19/{len(data)}"
+    r = await client.get(f"/v2/team/app/blobs/{digest}", headers={"Range": "bytes=25000-"})
+    assert r.status_code == 206
+    assert r.content == data[25000:]
+    r = await client.get(f"/v2/team/app/blobs/{digest}", headers={"Range": "bytes=99999-"})
+    assert r.status_code == 416
+    assert error_codes(r) == ["BLOB_UPLOAD_INVALID"]
+
+
+async def test_delete_blob(client: httpx.AsyncClient) -> None:
+    digest = await push_blob(client, "team/app", b"to delete")
+    r = await client.delete(f"/v2/team/app/blobs/{digest}")
+    assert r.status_code == 202
+    assert (await client.head(f"/v2/team/app/blobs/{digest}")).status_code == 404
+    r = await client.delete(f"/v2/team/app/blobs/{digest}")
+    assert r.status_code == 404
+    assert error_codes(r) == ["BLOB_UNKNOWN"]
+
+
+async def test_same_blob_in_two_repositories_is_stored_once(
+    client: httpx.AsyncClient, settings: object
+) -> None:
+    data = b"shared layer" * 100
+    await push_blob(client, "team/one", data)
+    await push_blob(client, "team/two", data)
+    root = settings.storage_root  # type: ignore[attr-defined]
+    files = [p for p in (root / "v1" / "blobs").rglob("data")]
+    assert len(files) == 1
+    assert files[0].read_bytes() == data
