@@ -34,7 +34,7 @@ STATUS: dict[type[e.RegistryError], int] = {
 def status_for(exc: e.RegistryError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500  # pragma: no cover - RegistryError itself is in the table
 
 

@@ -24,7 +24,7 @@ DIGEST = String(200)
 
 def _name(length: int) -> String:
     """Byte-order collation everywhere, so listings sort as the spec expects."""
-    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 repositories = Table(
