@@ -1,8 +1,12 @@
 """`MetadataStore` over SQLAlchemy Core: SQLite by default, PostgreSQL for clusters.
 
-Calls run on a worker thread so the event loop never waits on the database. On
-SQLite, write transactions start with ``BEGIN IMMEDIATE`` so concurrent writers
-queue on the busy timeout instead of failing half way.
+Writes run on a worker thread so the event loop never waits on a lock; on SQLite
+they start with ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy timeout
+instead of failing half way. Hot single-statement reads (tag and manifest lookups,
+blob links) on SQLite run inline on one autocommit connection owned by the event
+loop: in WAL mode a reader never waits for a writer, and a lookup costs tens of
+microseconds, far less than a hop to a thread and a pooled transaction. On
+PostgreSQL every call goes through the thread pool.
 """
 
 from __future__ import annotations
@@ -14,7 +18,17 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +54,63 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _dt(value: Any) -> datetime | None:
+    if isinstance(value, str):  # raw SQLite rows carry SQLAlchemy's text format
+        value = datetime.fromisoformat(value)
+    return _utc(value)
+
+
+class _Query:
+    """A statement built once, with its SQL compiled once for the inline path."""
+
+    def __init__(self, stmt: Any) -> None:
+        self.stmt = stmt
+        self._compiled: tuple[str, list[str]] | None = None
+
+    def compiled(self, dialect: Any) -> tuple[str, list[str]]:
+        if self._compiled is None:
+            c = self.stmt.compile(dialect=dialect)
+            self._compiled = (str(c), list(c.positiontup or []))
+        return self._compiled
+
+
+_MANIFEST_COLUMNS = (
+    t.manifests.c.digest,
+    t.manifests.c.media_type,
+    t.manifests.c.size,
+    t.manifests.c.artifact_type,
+    t.manifests.c.subject_digest,
+    t.manifests.c.annotations,
+    t.manifests.c.pushed_at,
+    t.manifests.c.last_pulled_at,
+    t.manifests.c.pull_count,
+)
+_REPO_ID = _Query(select(t.repositories.c.id).where(t.repositories.c.name == bindparam("repo")))
+_LINKED_BLOB = _Query(
+    select(t.repository_blobs.c.size)
+    .join(t.repositories, t.repositories.c.id == t.repository_blobs.c.repository_id)
+    .where(
+        t.repositories.c.name == bindparam("repo"),
+        t.repository_blobs.c.digest == bindparam("digest"),
+    )
+)
+# No LIMIT: it would add a bound parameter; fetching the first row is enough.
+_ANY_BLOB_LINK = _Query(
+    select(t.repository_blobs.c.size).where(t.repository_blobs.c.digest == bindparam("digest"))
+)
+_MANIFEST_BY_DIGEST = _Query(
+    select(*_MANIFEST_COLUMNS)
+    .join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
+    .where(t.repositories.c.name == bindparam("repo"), t.manifests.c.digest == bindparam("digest"))
+)
+_MANIFEST_BY_TAG = _Query(
+    select(*_MANIFEST_COLUMNS)
+    .join(t.tags, t.tags.c.manifest_id == t.manifests.c.id)
+    .join(t.repositories, t.repositories.c.id == t.tags.c.repository_id)
+    .where(t.repositories.c.name == bindparam("repo"), t.tags.c.name == bindparam("tag"))
+)
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -62,8 +133,10 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("cargohold_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # each statement is its own transaction
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("cargohold_write") else "BEGIN")
 
     return engine
 
@@ -72,6 +145,8 @@ class SqlMetadataStore:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
+        self._inline = self.dialect == "sqlite"
+        self._loop_conn: Any = None
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -81,6 +156,20 @@ class SqlMetadataStore:
     def _read(self, fn: Callable[..., T], *args: Any) -> T:
         with self.engine.connect() as conn, conn.begin():
             return fn(conn, *args)
+
+    async def _fetchone(self, query: _Query, **params: Any) -> tuple[Any, ...] | None:
+        """One row of a hot lookup: inline on SQLite, on a worker thread elsewhere."""
+        if not self._inline:
+            row = await self._run(self._read, lambda c: c.execute(query.stmt, params).first())
+            return None if row is None else tuple(row)
+        if self._loop_conn is None:
+            # A raw DBAPI connection: SQLAlchemy's per-execute overhead is ten times
+            # the cost of the indexed lookup itself. Autocommit, so no snapshot lingers.
+            self._loop_conn = self.engine.raw_connection()
+        sql, order = query.compiled(self.engine.dialect)
+        cursor = self._loop_conn.driver_connection.execute(sql, [params[k] for k in order])
+        result: tuple[Any, ...] | None = cursor.fetchone()
+        return result
 
     def _write(self, fn: Callable[..., T], *args: Any) -> T:
         for attempt in range(3):
@@ -104,6 +193,9 @@ class SqlMetadataStore:
         await self._run(t.metadata.create_all, self.engine)
 
     async def close(self) -> None:
+        if self._loop_conn is not None:
+            self._loop_conn.close()
+            self._loop_conn = None
         self.engine.dispose()
 
     # -- repositories -----------------------------------------------------------------
@@ -125,7 +217,7 @@ class SqlMetadataStore:
         return repo_id
 
     async def repository_exists(self, name: str) -> bool:
-        return await self._run(self._read, lambda c: self._repo_id(c, name) is not None)
+        return await self._fetchone(_REPO_ID, repo=name) is not None
 
     async def list_repositories(self, last: str | None, limit: int | None) -> list[str]:
         def q(conn: Connection) -> list[str]:
@@ -151,22 +243,12 @@ class SqlMetadataStore:
         await self._run(self._write, q)
 
     async def linked_blob_size(self, repository: str, digest: str) -> int | None:
-        def q(conn: Connection) -> int | None:
-            stmt = (
-                select(t.repository_blobs.c.size)
-                .join(t.repositories, t.repositories.c.id == t.repository_blobs.c.repository_id)
-                .where(t.repositories.c.name == repository, t.repository_blobs.c.digest == digest)
-            )
-            return conn.execute(stmt).scalar_one_or_none()
-
-        return await self._run(self._read, q)
+        row = await self._fetchone(_LINKED_BLOB, repo=repository, digest=digest)
+        return None if row is None else int(row[0])
 
     async def any_blob_link(self, digest: str) -> int | None:
-        def q(conn: Connection) -> int | None:
-            stmt = select(t.repository_blobs.c.size).where(t.repository_blobs.c.digest == digest)
-            return conn.execute(stmt.limit(1)).scalar_one_or_none()
-
-        return await self._run(self._read, q)
+        row = await self._fetchone(_ANY_BLOB_LINK, digest=digest)
+        return None if row is None else int(row[0])
 
     async def unlink_blob(self, repository: str, digest: str) -> bool:
         def q(conn: Connection) -> bool:
@@ -281,53 +363,28 @@ class SqlMetadataStore:
 
     @staticmethod
     def _record(repository: str, row: Any) -> ManifestRecord:
+        """A record from a row of `_MANIFEST_COLUMNS`, in that order."""
+        digest, media_type, size, artifact_type, subject, annotations, pushed, pulled, count = row
         return ManifestRecord(
             repository=repository,
-            digest=row.digest,
-            media_type=row.media_type,
-            size=row.size,
-            artifact_type=row.artifact_type,
-            subject=row.subject_digest,
-            annotations=json.loads(row.annotations) if row.annotations else None,
-            pushed_at=_utc(row.pushed_at),
-            last_pulled_at=_utc(row.last_pulled_at),
-            pull_count=row.pull_count,
+            digest=digest,
+            media_type=media_type,
+            size=size,
+            artifact_type=artifact_type,
+            subject=subject,
+            annotations=json.loads(annotations) if annotations else None,
+            pushed_at=_dt(pushed),
+            last_pulled_at=_dt(pulled),
+            pull_count=count,
         )
 
-    _MANIFEST_COLUMNS = (
-        t.manifests.c.digest,
-        t.manifests.c.media_type,
-        t.manifests.c.size,
-        t.manifests.c.artifact_type,
-        t.manifests.c.subject_digest,
-        t.manifests.c.annotations,
-        t.manifests.c.pushed_at,
-        t.manifests.c.last_pulled_at,
-        t.manifests.c.pull_count,
-    )
-
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
-        def q(conn: Connection) -> ManifestRecord | None:
-            row = conn.execute(
-                select(*self._MANIFEST_COLUMNS)
-                .join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
-                .where(t.repositories.c.name == repository, t.manifests.c.digest == digest)
-            ).one_or_none()
-            return None if row is None else self._record(repository, row)
-
-        return await self._run(self._read, q)
+        row = await self._fetchone(_MANIFEST_BY_DIGEST, repo=repository, digest=digest)
+        return None if row is None else self._record(repository, row)
 
     async def resolve_tag(self, repository: str, tag: str) -> ManifestRecord | None:
-        def q(conn: Connection) -> ManifestRecord | None:
-            row = conn.execute(
-                select(*self._MANIFEST_COLUMNS)
-                .join(t.tags, t.tags.c.manifest_id == t.manifests.c.id)
-                .join(t.repositories, t.repositories.c.id == t.tags.c.repository_id)
-                .where(t.repositories.c.name == repository, t.tags.c.name == tag)
-            ).one_or_none()
-            return None if row is None else self._record(repository, row)
-
-        return await self._run(self._read, q)
+        row = await self._fetchone(_MANIFEST_BY_TAG, repo=repository, tag=tag)
+        return None if row is None else self._record(repository, row)
 
     async def delete_manifest(self, repository: str, digest: str) -> bool:
         def q(conn: Connection) -> bool:
@@ -405,7 +462,7 @@ class SqlMetadataStore:
     ) -> list[ManifestRecord]:
         def q(conn: Connection) -> list[ManifestRecord]:
             stmt = (
-                select(*self._MANIFEST_COLUMNS)
+                select(*_MANIFEST_COLUMNS)
                 .join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
                 .where(t.repositories.c.name == repository, t.manifests.c.subject_digest == subject)
                 .order_by(t.manifests.c.digest)
