@@ -300,3 +300,13 @@ async def test_pulls_are_counted(client: httpx.AsyncClient, registry: Registry) 
     assert record.last_pulled_at is not None
     tags = await registry.store.tag_details("team/app")
     assert [(t.name, t.pull_count) for t in tags] == [("v1", 3)]
+
+
+async def test_accept_split_over_several_header_lines(client: httpx.AsyncClient) -> None:
+    """skopeo, podman and docker send one Accept line per media type."""
+    await push_image(client, "team/app", "v1")
+    headers = [("Accept", DOCKER_MANIFEST), ("Accept", OCI_INDEX), ("Accept", OCI_MANIFEST)]
+    r = await client.get("/v2/team/app/manifests/v1", headers=headers)
+    assert r.status_code == 200
+    r = await client.get("/v2/team/app/manifests/v1", headers=headers[:2])
+    assert r.status_code == 404

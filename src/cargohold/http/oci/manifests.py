@@ -37,7 +37,8 @@ async def get_manifest(request: Request) -> Response:
     reference = Reference.parse(request.path_params["reference"])
     reg = registry(request)
     record = await reg.manifests.resolve(name, reference)
-    _check_accept(request.headers.get("accept"), record.media_type)
+    # Go clients send one Accept line per type; repeated lines form one list.
+    _check_accept(", ".join(request.headers.getlist("accept")), record.media_type)
     headers = {
         "Docker-Content-Digest": record.digest,
         "ETag": f'"{record.digest}"',
