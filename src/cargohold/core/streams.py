@@ -18,8 +18,12 @@ from cargohold.storage.driver import FileWriter
 
 
 async def _consume(buffer: bytes, hasher: Any, writer: FileWriter) -> None:
-    await anyio.to_thread.run_sync(hasher.update, buffer)
-    await writer.write(buffer)
+    # hashlib and file writes both release the GIL: run them side by side.
+    hashing = asyncio.ensure_future(anyio.to_thread.run_sync(hasher.update, buffer))
+    try:
+        await writer.write(buffer)
+    finally:
+        await hashing
 
 
 async def pump(

@@ -7,6 +7,7 @@ loop keeps serving while the disk works.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -18,6 +19,9 @@ import anyio.to_thread
 from cargohold.storage.driver import FileInfo, InvalidPath, PathNotFound
 
 READ_CHUNK = 1024 * 1024
+# Start writing dirty pages back while the upload is still arriving, so the fsync
+# at commit has little left to do instead of flushing the whole blob at once.
+SYNC_EVERY = 32 * 1024 * 1024
 
 
 def _fsync_dir(path: str) -> None:
@@ -32,6 +36,8 @@ class FilesystemWriter:
     def __init__(self, fd: int, size: int) -> None:
         self._fd = fd
         self._size = size
+        self._unsynced = 0
+        self._syncing: asyncio.Future[None] | None = None
 
     @property
     def size(self) -> int:
@@ -49,6 +55,16 @@ class FilesystemWriter:
         else:
             self._write_all(data)
         self._size += len(data)
+        self._unsynced += len(data)
+        if self._unsynced >= SYNC_EVERY and (self._syncing is None or self._syncing.done()):
+            self._unsynced = 0
+            self._syncing = asyncio.ensure_future(anyio.to_thread.run_sync(os.fdatasync, self._fd))
+
+    async def _settle(self) -> None:
+        """Wait for a background sync: the descriptor must outlive it."""
+        if self._syncing is not None:
+            await asyncio.gather(self._syncing, return_exceptions=True)
+            self._syncing = None
 
     def write_sync(self, data: bytes | memoryview) -> None:
         """For callers already on a worker thread (hash and write in one hop)."""
@@ -56,14 +72,17 @@ class FilesystemWriter:
         self._size += len(data)
 
     async def truncate(self, size: int) -> None:
+        await self._settle()
         os.ftruncate(self._fd, size)
         os.lseek(self._fd, size, os.SEEK_SET)
         self._size = size
 
     async def commit(self) -> None:
+        await self._settle()
         await anyio.to_thread.run_sync(os.fsync, self._fd)
 
     async def close(self) -> None:
+        await self._settle()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
