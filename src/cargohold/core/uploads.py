@@ -102,7 +102,16 @@ class Uploads:
         return live
 
     async def status(self, repository: str, upload_id: str) -> UploadStatus:
+        """How many bytes the upload has acknowledged.
+
+        A chunk still arriving in this process is waited for, so the answer never
+        counts bytes that may yet be rolled back.
+        """
         size = await self._check(repository, upload_id)
+        live = self._live.get(upload_id)
+        if live is not None:
+            async with live.lock:
+                size = await self._check(repository, upload_id)
         return UploadStatus(upload_id, repository, size)
 
     async def append(
