@@ -60,8 +60,10 @@ class Uploads:
         """Open a new, empty upload for ``repository``."""
         upload_id = str(uuid.uuid4())
         info = {"repository": repository, "started_at": time.time()}
+        # Scratch state: after a power loss the client simply starts a new upload,
+        # so this need not cost an fsync on every push.
         await self._driver.put_content(
-            layout.path_for(layout.UploadInfo(upload_id)), json.dumps(info).encode()
+            layout.path_for(layout.UploadInfo(upload_id)), json.dumps(info).encode(), durable=False
         )
         writer = await self._driver.writer(layout.path_for(layout.UploadData(upload_id)))
         await writer.close()
@@ -189,17 +191,22 @@ class Uploads:
                 if content_range is not None:
                     expected = content_range[1] - content_range[0] + 1
                 await self._write(upload_id, live, body, expected)
+            return await self._finish(repository, upload_id, live, digest)
+
+    async def _finish(self, repository: str, upload_id: str, live: _Live, digest: Digest) -> int:
+        """Verify, publish and link; the upload is gone afterwards either way."""
+        try:
             actual = await self._digest(upload_id, live, digest.algorithm)
             if actual != digest.hex:
-                await self._discard(upload_id)
                 raise DigestInvalid(
                     "uploaded content does not match the digest",
                     detail={"digest": str(digest), "actual": f"{digest.algorithm}:{actual}"},
                 )
             await self._publish(upload_id, digest)
             await self._store.link_blob(repository, str(digest), live.size)
+        finally:
             await self._discard(upload_id)
-            return live.size
+        return live.size
 
     async def _digest(self, upload_id: str, live: _Live, algorithm: str) -> str:
         if algorithm == "sha256":
@@ -238,15 +245,19 @@ class Uploads:
         body: AsyncIterator[bytes],
         content_length: int | None,
     ) -> int:
-        """POST with ``?digest=``: the whole blob in one request."""
-        status = await self.start(repository)
+        """POST with ``?digest=``: the whole blob in one request.
+
+        No other request can name this upload, so it skips the bookkeeping that
+        makes uploads resumable.
+        """
+        upload_id = str(uuid.uuid4())
+        live = _Live(0, hashlib.sha256())
         try:
-            return await self.complete(
-                repository, status.upload_id, digest, body, content_length=content_length
-            )
+            await self._write(upload_id, live, body, content_length)
         except BaseException:
-            await self._discard(status.upload_id)
+            await self._discard(upload_id)
             raise
+        return await self._finish(repository, upload_id, live, digest)
 
 
 def parse_content_range(value: str) -> tuple[int, int]:

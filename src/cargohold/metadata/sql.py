@@ -11,7 +11,9 @@ PostgreSQL every call goes through the thread pool.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -146,6 +148,9 @@ class SqlMetadataStore:
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
         self._inline = self.dialect == "sqlite"
+        self._write_lock: threading.Lock | contextlib.nullcontext[None] = (
+            threading.Lock() if self._inline else contextlib.nullcontext()
+        )
         self._loop_conn: Any = None
 
     # -- plumbing ---------------------------------------------------------------------
@@ -174,7 +179,11 @@ class SqlMetadataStore:
     def _write(self, fn: Callable[..., T], *args: Any) -> T:
         for attempt in range(3):
             try:
+                # SQLite takes one writer at a time anyway; queueing here, not in its
+                # busy handler (which sleeps up to 100 ms between tries), keeps
+                # concurrent pushes from stalling each other.
                 with (
+                    self._write_lock,
                     self.engine.connect().execution_options(cargohold_write=True) as conn,
                     conn.begin(),
                 ):
@@ -190,7 +199,14 @@ class SqlMetadataStore:
         return dialect.insert(table)
 
     async def create_schema(self) -> None:
-        await self._run(t.metadata.create_all, self.engine)
+        """Create missing tables; safe when several workers start at once."""
+
+        def create(conn: Connection) -> None:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7305411)")
+            t.metadata.create_all(conn)
+
+        await self._run(self._write, create)
 
     async def close(self) -> None:
         if self._loop_conn is not None:

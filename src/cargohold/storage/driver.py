@@ -80,8 +80,12 @@ class StorageDriver(Protocol):
         """Whole content of a small file. Raises `PathNotFound`."""
         ...
 
-    async def put_content(self, path: str, data: bytes) -> None:
-        """Atomically replace ``path`` with ``data``: readers see the old or the new file."""
+    async def put_content(self, path: str, data: bytes, durable: bool = True) -> None:
+        """Atomically replace ``path`` with ``data``: readers see the old or the new file.
+
+        With ``durable`` the content survives a crash once this returns; without it
+        (scratch state) it may be lost, but is never seen half-written.
+        """
         ...
 
     def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:

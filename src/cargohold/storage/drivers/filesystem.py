@@ -111,21 +111,23 @@ class FilesystemDriver:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise PathNotFound(path) from None
 
-    def _put_sync(self, full: str, data: bytes) -> None:
+    def _put_sync(self, full: str, data: bytes, durable: bool) -> None:
         directory = os.path.dirname(full)
         os.makedirs(directory, exist_ok=True)
         tmp = f"{full}.tmp-{uuid.uuid4().hex}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             os.write(fd, data)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, full)
-        _fsync_dir(directory)
+        if durable:
+            _fsync_dir(directory)
 
-    async def put_content(self, path: str, data: bytes) -> None:
-        await anyio.to_thread.run_sync(self._put_sync, self._full(path), data)
+    async def put_content(self, path: str, data: bytes, durable: bool = True) -> None:
+        await anyio.to_thread.run_sync(self._put_sync, self._full(path), data, durable)
 
     async def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
         try:

@@ -61,7 +61,7 @@ class InMemoryDriver:
         except KeyError:
             raise PathNotFound(path) from None
 
-    async def put_content(self, path: str, data: bytes) -> None:
+    async def put_content(self, path: str, data: bytes, durable: bool = True) -> None:
         self.files[_check(path)] = bytearray(data)
         self.mtimes[path] = time.time()
 
