@@ -24,6 +24,7 @@ named after the code::
     ├── Unauthorized               UNAUTHORIZED
     ├── Denied                     DENIED
     ├── Unsupported                UNSUPPORTED
+    │   └── RouteUnknown           UNSUPPORTED (404)
     ├── TooManyRequests            TOO_MANY_REQUESTS
     └── Unavailable                UNAVAILABLE
 """
@@ -140,6 +141,12 @@ class Unsupported(RegistryError):
     message = "the operation is unsupported"
 
 
+class RouteUnknown(Unsupported):
+    """A path outside the API (HTTP 404)."""
+
+    message = "no such endpoint"
+
+
 class TooManyRequests(RegistryError):
     code = "TOO_MANY_REQUESTS"
     message = "too many requests"
@@ -167,6 +174,7 @@ __all__ = [
     "PaginationInvalid",
     "RangeInvalid",
     "RegistryError",
+    "RouteUnknown",
     "SizeInvalid",
     "TagInvalid",
     "TooManyRequests",

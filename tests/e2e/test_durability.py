@@ -379,13 +379,15 @@ def test_kill_during_monolithic_post_then_start_over(server: LiveServer) -> None
         assert r.status_code == 201, r.text
         assert_blob_correct(client, server, blob)
 
-        # The abandoned upload is still just an upload: same bytes, no effect.
-        assert upload_size(client, old_location) == old_size
+        # The abandoned bytes belong to a request nobody can name: a monolithic
+        # upload has no resumable session, so its id is unknown to the API and
+        # finishing it cannot publish anything.
         assert old_size < blob.size
-        # Finishing it with the full blob's digest must fail and leave the blob alone.
+        r = client.get(old_location)
+        assert r.status_code == 404, r.text
+        assert error_codes(r) == ["BLOB_UPLOAD_UNKNOWN"]
         r = finish(client, old_location, blob.digest)
-        assert r.status_code == 400, r.text
-        assert error_codes(r) == ["DIGEST_INVALID"]
+        assert r.status_code == 404, r.text
         assert_blob_correct(client, server, blob)
         assert_serving(client)
 

@@ -33,6 +33,7 @@ EXPECTED_STATUS = {
     "Unauthorized": 401,
     "Denied": 403,
     "Unsupported": 405,
+    "RouteUnknown": 404,
     "TooManyRequests": 429,
     "PaginationInvalid": 400,
     "TagInvalid": 400,

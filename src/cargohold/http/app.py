@@ -1,82 +1,98 @@
-"""Build the ASGI application: no module-level state, everything passed in."""
+"""The ASGI application: a small dispatcher in the manner of distribution's.
+
+Per request: match the route, pick the handler for the method, call it, and turn
+any `RegistryError` into the OCI envelope (through `http.errors`, the only place
+that knows statuses). Starlette supplies the request and response objects; its
+router and middleware stack are not used, because on a registry's hot paths
+(manifest GET/HEAD, blob HEAD) they cost as much as the work itself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from types import SimpleNamespace
+from typing import Any
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from cargohold.config import Settings
 from cargohold.core.registry import Registry
-from cargohold.errors import RegistryError
-from cargohold.http.errors import error_body, handle_registry_error, handle_unexpected
-from cargohold.http.routes import routes
+from cargohold.errors import RegistryError, RouteUnknown, Unsupported
+from cargohold.http.errors import error_body, error_response
+from cargohold.http.routes import ROUTES, match
+
+log = logging.getLogger(__name__)
 
 API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
 
 
-class ApiVersionHeader:
-    """Adds ``Docker-Distribution-API-Version`` to every response (a raw ASGI wrapper:
-    Starlette's BaseHTTPMiddleware would copy every body chunk through a queue)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class RegistryApp:
+    def __init__(self, settings: Settings, registry: Registry) -> None:
+        self.registry = registry
+        # Handlers reach shared objects through ``request.app.state``, as in Starlette.
+        self.state = SimpleNamespace(
+            registry=registry,
+            base_url=settings.http.base_url.rstrip("/") if settings.http.base_url else None,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
 
-        async def send_with_header(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), API_VERSION_HEADER]
-            await send(message)
-
-        await self.app(scope, receive, send_with_header)
-
-
-async def _http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 405:
-        message = f"method {request.method} is not supported here"
-    else:
-        message = f"no such endpoint: {request.url.path[:200]}"
-    return Response(
-        error_body("UNSUPPORTED", message),
-        status_code=exc.status_code,
-        media_type="application/json",
-    )
-
-
-async def _client_gone(request: Request, exc: Exception) -> Response:
-    # The client hung up mid-body; whatever it sent was rolled back by the service.
-    return Response(error_body("BLOB_UPLOAD_INVALID", "client disconnected"), status_code=400)
-
-
-def create_app(settings: Settings, registry: Registry) -> ASGIApp:
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await registry.open()
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        response: Response
         try:
-            yield
-        finally:
-            await registry.close()
+            response = await self._dispatch(scope, receive)
+        except RegistryError as exc:
+            response = error_response(exc)
+        except ClientDisconnect:
+            # The client hung up mid-body; the service already rolled back its bytes.
+            return
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"][:200])
+            response = Response(
+                error_body("UNKNOWN", "internal server error"),
+                status_code=500,
+                media_type="application/json",
+            )
+        response.raw_headers.append(API_VERSION_HEADER)
+        await response(scope, receive, send)
 
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        exception_handlers={
-            RegistryError: handle_registry_error,
-            HTTPException: _http_exception,
-            ClientDisconnect: _client_gone,
-            Exception: handle_unexpected,
-        },
-    )
-    app.state.registry = registry
-    app.state.base_url = settings.http.base_url.rstrip("/") if settings.http.base_url else None
-    return ApiVersionHeader(app)
+    async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
+        found = match(scope["path"])
+        if found is None:
+            raise RouteUnknown(f"no such endpoint: {scope['path'][:200]}")
+        handlers = ROUTES[found.route]
+        method = scope["method"]
+        handler = handlers.get(method)
+        if handler is None and method == "HEAD" and "GET" in handlers:
+            handler = handlers["GET"]
+        if handler is None:
+            raise Unsupported(f"method {method} is not supported on {found.route}")
+        scope["path_params"] = found.params
+        return await handler(Request(scope, receive))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message: Any = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.registry.open()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.registry.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(settings: Settings, registry: Registry) -> RegistryApp:
+    return RegistryApp(settings, registry)

@@ -7,15 +7,11 @@ parent's status unless it is listed itself.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold import errors as e
-
-log = logging.getLogger(__name__)
 
 STATUS: dict[type[e.RegistryError], int] = {
     e.RegistryError: 500,
@@ -26,6 +22,7 @@ STATUS: dict[type[e.RegistryError], int] = {
     e.Unauthorized: 401,
     e.Denied: 403,
     e.Unsupported: 405,
+    e.RouteUnknown: 404,
     e.TooManyRequests: 429,
     e.Unavailable: 503,
 }
@@ -55,18 +52,4 @@ def error_response(exc: e.RegistryError) -> Response:
         status_code=status,
         media_type="application/json",
         headers=headers,
-    )
-
-
-async def handle_registry_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, e.RegistryError)
-    return error_response(exc)
-
-
-async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return Response(
-        error_body("UNKNOWN", "internal server error"),
-        status_code=500,
-        media_type="application/json",
     )
