@@ -160,3 +160,15 @@ async def test_pull_counts(store: SqlMetadataStore) -> None:
     assert abs((record.last_pulled_at - now).total_seconds()) < 1
     (tag,) = await store.tag_details("team/app")
     assert (tag.name, tag.pull_count) == ("v1", 1)
+
+
+async def test_lookups_see_later_writes(store: SqlMetadataStore) -> None:
+    """A lookup that matched several rows must not pin an old snapshot."""
+    await store.link_blob("team/a", B1, 1)
+    await store.link_blob("team/b", B1, 1)
+    assert await store.any_blob_link(B1) == 1
+    await store.unlink_blob("team/a", B1)
+    await store.unlink_blob("team/b", B1)
+    assert await store.any_blob_link(B1) is None
+    await store.link_blob("team/c", B2, 7)
+    assert await store.linked_blob_size("team/c", B2) == 7

@@ -16,8 +16,15 @@ import anyio.to_thread
 from cargohold.errors import SizeInvalid
 from cargohold.storage.driver import FileWriter
 
+# Below this, hashing inline is cheaper than a hop to a worker thread.
+INLINE_HASH_BYTES = 256 * 1024
+
 
 async def _consume(buffer: bytes, hasher: Any, writer: FileWriter) -> None:
+    if len(buffer) < INLINE_HASH_BYTES:
+        hasher.update(buffer)
+        await writer.write(buffer)
+        return
     # hashlib and file writes both release the GIL: run them side by side.
     hashing = asyncio.ensure_future(anyio.to_thread.run_sync(hasher.update, buffer))
     try:

@@ -218,11 +218,6 @@ class Uploads:
 
     async def _publish(self, upload_id: str, digest: Digest) -> None:
         source = layout.path_for(layout.UploadData(upload_id))
-        writer = await self._driver.writer(source, append=True)
-        try:
-            await writer.commit()
-        finally:
-            await writer.close()
         dest = layout.path_for(layout.BlobData(digest))
         try:
             await self._driver.stat(dest)

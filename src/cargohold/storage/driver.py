@@ -105,7 +105,11 @@ class StorageDriver(Protocol):
         ...
 
     async def move(self, source: str, dest: str) -> None:
-        """Atomically rename ``source`` to ``dest``, replacing it; durable on return."""
+        """Atomically rename ``source`` to ``dest``, replacing it.
+
+        Durable on return: the content of ``source`` and the new name both survive
+        a crash, so a staged file can be published with this one call.
+        """
         ...
 
     async def delete(self, path: str) -> None:

@@ -22,6 +22,9 @@ READ_CHUNK = 1024 * 1024
 # Start writing dirty pages back while the upload is still arriving, so the fsync
 # at commit has little left to do instead of flushing the whole blob at once.
 SYNC_EVERY = 32 * 1024 * 1024
+# Operations on at most this many bytes without fsync run on the event loop: on
+# virtual machines a hop to a worker thread costs 0.2-0.6 ms, far more than they do.
+SMALL_INLINE = 64 * 1024
 
 
 def _fsync_dir(path: str) -> None:
@@ -127,7 +130,11 @@ class FilesystemDriver:
             _fsync_dir(directory)
 
     async def put_content(self, path: str, data: bytes, durable: bool = True) -> None:
-        await anyio.to_thread.run_sync(self._put_sync, self._full(path), data, durable)
+        if durable or len(data) > SMALL_INLINE:
+            await anyio.to_thread.run_sync(self._put_sync, self._full(path), data, durable)
+        else:
+            # No fsync: a few fast syscalls, cheaper inline than a thread hop.
+            self._put_sync(self._full(path), data, durable)
 
     async def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
         try:
@@ -169,6 +176,15 @@ class FilesystemDriver:
         return sorted(f"{base}/{name}" for name in names if ".tmp-" not in name)
 
     def _move_sync(self, source: str, dest: str) -> None:
+        # One worker-thread hop for the whole publish: content, rename, directory.
+        try:
+            fd = os.open(source, os.O_RDONLY)
+        except FileNotFoundError:
+            raise PathNotFound(source) from None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         try:
             os.replace(source, dest)
@@ -189,7 +205,25 @@ class FilesystemDriver:
                 raise PathNotFound(path) from None
 
     async def delete(self, path: str) -> None:
-        await anyio.to_thread.run_sync(self._delete_sync, self._full(path), path)
+        full = self._full(path)
+        if self._is_small(full):
+            self._delete_sync(full, path)
+        else:
+            await anyio.to_thread.run_sync(self._delete_sync, full, path)
+
+    @staticmethod
+    def _is_small(full: str) -> bool:
+        """A file, or a directory of a few files: quicker to remove than to hand off."""
+        try:
+            with os.scandir(full) as entries:
+                for count, entry in enumerate(entries):
+                    if count >= 8 or entry.is_dir(follow_symlinks=False):
+                        return False
+        except NotADirectoryError:
+            return True
+        except FileNotFoundError:
+            return True
+        return True
 
     def local_path(self, path: str) -> str | None:
         return self._full(path)
