@@ -284,6 +284,21 @@ class SqlMetadataStore:
     # -- manifests --------------------------------------------------------------------
 
     async def missing_references(self, repository: str, refs: ManifestReferences) -> list[str]:
+        if self._inline:
+            # Indexed point lookups on the loop: cheaper than one thread hop even for
+            # an index with dozens of children.
+            missing = [
+                d
+                for d in refs.blobs
+                if await self._fetchone(_LINKED_BLOB, repo=repository, digest=d) is None
+            ]
+            missing += [
+                d
+                for d in refs.manifests
+                if await self._fetchone(_MANIFEST_BY_DIGEST, repo=repository, digest=d) is None
+            ]
+            return sorted(missing)
+
         def q(conn: Connection) -> list[str]:
             repo_id = self._repo_id(conn, repository)
             if repo_id is None:
