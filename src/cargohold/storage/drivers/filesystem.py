@@ -35,6 +35,13 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _datasync_and_close(fd: int) -> None:
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
 class FilesystemWriter:
     def __init__(self, fd: int, size: int) -> None:
         self._fd = fd
@@ -61,10 +68,13 @@ class FilesystemWriter:
         self._unsynced += len(data)
         if self._unsynced >= SYNC_EVERY and (self._syncing is None or self._syncing.done()):
             self._unsynced = 0
-            self._syncing = asyncio.ensure_future(anyio.to_thread.run_sync(os.fdatasync, self._fd))
+            # A duplicate descriptor of its own, so closing the writer need not wait.
+            self._syncing = asyncio.ensure_future(
+                anyio.to_thread.run_sync(_datasync_and_close, os.dup(self._fd))
+            )
 
     async def _settle(self) -> None:
-        """Wait for a background sync: the descriptor must outlive it."""
+        """Wait for a background sync (before truncating or a final fsync)."""
         if self._syncing is not None:
             await asyncio.gather(self._syncing, return_exceptions=True)
             self._syncing = None
@@ -85,7 +95,6 @@ class FilesystemWriter:
         await anyio.to_thread.run_sync(os.fsync, self._fd)
 
     async def close(self) -> None:
-        await self._settle()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
