@@ -19,6 +19,7 @@ from cargohold.errors import (
     ManifestTooLarge,
     ManifestUnknown,
     NameUnknown,
+    NotFound,
 )
 from cargohold.formats.manifests import parse_manifest
 from cargohold.metadata.store import ManifestRecord, ManifestReferences, MetadataStore
@@ -129,9 +130,7 @@ class Manifests:
             assert reference.tag is not None
             record = await self._store.resolve_tag(repository, reference.tag)
         if record is None:
-            if not await self._store.repository_exists(repository):
-                raise NameUnknown(detail={"name": repository})
-            raise ManifestUnknown(detail={"reference": str(reference)})
+            raise await self._unknown(repository, reference)
         return record
 
     async def content(self, record: ManifestRecord) -> bytes:
@@ -153,6 +152,10 @@ class Manifests:
             assert reference.tag is not None
             deleted = await self._store.delete_tag(repository, reference.tag)
         if not deleted:
-            if not await self._store.repository_exists(repository):
-                raise NameUnknown(detail={"name": repository})
-            raise ManifestUnknown(detail={"reference": str(reference)})
+            raise await self._unknown(repository, reference)
+
+    async def _unknown(self, repository: str, reference: Reference) -> NotFound:
+        """The error for a reference that names nothing: is it the repository or the manifest?"""
+        if not await self._store.repository_exists(repository):
+            return NameUnknown(detail={"name": repository})
+        return ManifestUnknown(detail={"reference": str(reference)})
