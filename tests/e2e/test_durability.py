@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
+from cargohold.storage import layout
+from cargohold.types import Digest
 from tests.support import LiveServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -100,18 +102,22 @@ def file_digest(path: Path) -> tuple[str, int]:
 # --- the registry seen from outside ------------------------------------------------
 
 
+def storage_path(server: LiveServer, spec: layout.PathSpec) -> Path:
+    """Where the server keeps something: the layout module is the one authority."""
+    return server.data_dir / "storage" / layout.path_for(spec).lstrip("/")
+
+
 def upload_data_path(server: LiveServer, upload_id: str) -> Path:
-    return server.data_dir / "storage" / "v1" / "uploads" / upload_id / "data"
+    return storage_path(server, layout.UploadData(upload_id))
 
 
 def uploads_on_disk(server: LiveServer) -> set[str]:
-    root = server.data_dir / "storage" / "v1" / "uploads"
-    return {p.name for p in root.iterdir()} if root.is_dir() else set()
+    root = storage_path(server, layout.UploadsRoot())
+    return {p.name[: -len(".data")] for p in root.glob("*.data")} if root.is_dir() else set()
 
 
 def blob_path(server: LiveServer, digest: str) -> Path:
-    algorithm, hex_ = digest.split(":")
-    return server.data_dir / "storage" / "v1" / "blobs" / algorithm / hex_[:2] / hex_ / "data"
+    return storage_path(server, layout.BlobData(Digest.parse(digest)))
 
 
 def error_codes(response: httpx.Response) -> list[str]:

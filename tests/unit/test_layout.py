@@ -14,12 +14,11 @@ UID = "123e4567-e89b-12d3-a456-426614174000"
 @pytest.mark.parametrize(
     ("spec", "path"),
     [
-        (layout.BlobData(Digest("sha256", HEX)), f"/v1/blobs/sha256/ab/{HEX}/data"),
+        (layout.BlobData(Digest("sha256", HEX)), f"/v1/blobs/sha256/ab/{HEX}"),
         (layout.BlobsRoot(), "/v1/blobs"),
         (layout.UploadsRoot(), "/v1/uploads"),
-        (layout.UploadDir(UID), f"/v1/uploads/{UID}"),
-        (layout.UploadData(UID), f"/v1/uploads/{UID}/data"),
-        (layout.UploadInfo(UID), f"/v1/uploads/{UID}/info.json"),
+        (layout.UploadData(UID), f"/v1/uploads/{UID}.data"),
+        (layout.UploadInfo(UID), f"/v1/uploads/{UID}.json"),
     ],
 )
 def test_paths(spec: layout.PathSpec, path: str) -> None:

@@ -1,10 +1,11 @@
 """Blob uploads: monolithic, chunked and streamed, resumable across restarts.
 
-An upload is a directory in storage (``layout.UploadDir``) holding the bytes
-received so far and which repository it belongs to. The running hash lives in
-memory; after a restart, or on another replica, it is rebuilt by reading the
-bytes back, so an interrupted upload can always be resumed. Nothing becomes a
-blob until its digest is verified, fsync'd and renamed into the blob tree.
+An upload is two files in storage: the bytes received so far
+(``layout.UploadData``) and which repository it belongs to
+(``layout.UploadInfo``). The running hash lives in memory; after a restart, or on
+another replica, it is rebuilt by reading the bytes back, so an interrupted
+upload can always be resumed. Nothing becomes a blob until its digest is
+verified, fsync'd and renamed into the blob tree.
 """
 
 from __future__ import annotations
@@ -226,8 +227,9 @@ class Uploads:
 
     async def _discard(self, upload_id: str) -> None:
         self._live.pop(upload_id, None)
-        with contextlib.suppress(PathNotFound):
-            await self._driver.delete(layout.path_for(layout.UploadDir(upload_id)))
+        for spec in (layout.UploadData(upload_id), layout.UploadInfo(upload_id)):
+            with contextlib.suppress(PathNotFound):
+                await self._driver.delete(layout.path_for(spec))
 
     async def cancel(self, repository: str, upload_id: str) -> None:
         await self._check(repository, upload_id)

@@ -4,10 +4,14 @@ Every storage path the registry uses is built by `path_for` from one of the spec
 below. The tree, under the driver's root::
 
     v1/
-    ├── blobs/<algorithm>/<first two hex>/<hex>/data    content, immutable, shared
-    └── uploads/<upload id>/
-        ├── data                                        bytes received so far
-        └── info.json                                   repository and start time
+    ├── blobs/<algorithm>/<first two hex>/<hex>    content, immutable, shared
+    └── uploads/
+        ├── <upload id>.data                       bytes received so far
+        └── <upload id>.json                       repository and start time
+
+Flat names on purpose: publishing a blob is one rename into an existing
+directory (no mkdir per blob, and one directory fsync makes the name durable),
+and finishing an upload removes two files rather than a directory tree.
 
 Blobs are content addressed and stored once for all repositories. Which
 repositories may see a blob, and everything about manifests and tags, lives in
@@ -37,11 +41,6 @@ class UploadsRoot:
 
 
 @dataclass(frozen=True, slots=True)
-class UploadDir:
-    upload_id: str
-
-
-@dataclass(frozen=True, slots=True)
 class UploadData:
     upload_id: str
 
@@ -56,19 +55,19 @@ class BlobsRoot:
     pass
 
 
-PathSpec = BlobData | BlobsRoot | UploadsRoot | UploadDir | UploadData | UploadInfo
+PathSpec = BlobData | BlobsRoot | UploadsRoot | UploadData | UploadInfo
 
 
 def valid_upload_id(upload_id: str) -> bool:
     return bool(_UPLOAD_ID_RE.match(upload_id))
 
 
-def _upload_dir(upload_id: str) -> str:
+def _upload(upload_id: str, suffix: str) -> str:
     # Upload ids come from URLs; refuse anything that is not one of ours before it
-    # can become a path component.
+    # can become part of a path.
     if not valid_upload_id(upload_id):
         raise ValueError(f"invalid upload id {upload_id!r}")
-    return f"/{VERSION}/uploads/{upload_id}"
+    return f"/{VERSION}/uploads/{upload_id}{suffix}"
 
 
 def path_for(spec: PathSpec) -> str:
@@ -76,15 +75,13 @@ def path_for(spec: PathSpec) -> str:
     # distribution's paths.go does with its type switch.
     match spec:
         case BlobData(digest):
-            return f"/{VERSION}/blobs/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}/data"
+            return f"/{VERSION}/blobs/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
         case BlobsRoot():
             return f"/{VERSION}/blobs"
         case UploadsRoot():
             return f"/{VERSION}/uploads"
-        case UploadDir(upload_id):
-            return _upload_dir(upload_id)
         case UploadData(upload_id):
-            return f"{_upload_dir(upload_id)}/data"
+            return _upload(upload_id, ".data")
         case UploadInfo(upload_id):
-            return f"{_upload_dir(upload_id)}/info.json"
+            return _upload(upload_id, ".json")
     raise TypeError(f"unknown path spec {spec!r}")  # pragma: no cover
