@@ -40,9 +40,16 @@ class RegistryError(Exception):
     code: ClassVar[str] = "UNKNOWN"
     message: ClassVar[str] = "unknown error"
 
-    def __init__(self, message: str | None = None, detail: Any = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.text = message or self.message
         self.detail = detail
+        # Response headers the error needs (Range on a 416, for instance).
+        self.headers = dict(headers or {})
         super().__init__(self.text)
 
 

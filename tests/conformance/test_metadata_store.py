@@ -172,3 +172,19 @@ async def test_lookups_see_later_writes(store: SqlMetadataStore) -> None:
     assert await store.any_blob_link(B1) is None
     await store.link_blob("team/c", B2, 7)
     assert await store.linked_blob_size("team/c", B2) == 7
+
+
+async def test_last_pulled_never_goes_back(store: SqlMetadataStore) -> None:
+    """Several workers flush their pull events in any order."""
+    await store.put_manifest(_record("team/app", D1), ManifestReferences(), "v1")
+    late = datetime.now(UTC)
+    early = late - timedelta(hours=1)
+    await store.record_pulls([PullEvent("team/app", D1, "v1", late)])
+    await store.record_pulls([PullEvent("team/app", D1, "v1", early)])
+    record = await store.get_manifest("team/app", D1)
+    assert record is not None and record.pull_count == 2
+    assert record.last_pulled_at is not None
+    assert abs((record.last_pulled_at - late).total_seconds()) < 1
+    (tag,) = await store.tag_details("team/app")
+    assert tag.last_pulled_at is not None
+    assert abs((tag.last_pulled_at - late).total_seconds()) < 1

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from cargohold.storage.driver import FileWriter, InvalidPath, PathNotFound, StorageDriver
+from cargohold.storage.driver import (
+    FileWriter,
+    InvalidPath,
+    PathBusy,
+    PathNotFound,
+    StorageDriver,
+)
 from cargohold.storage.drivers.filesystem import FilesystemDriver
 from cargohold.storage.drivers.inmemory import InMemoryDriver
 
@@ -139,3 +145,22 @@ async def test_local_path_points_at_the_bytes(driver: StorageDriver) -> None:
     if local is not None:
         assert Path(local).read_bytes() == b"bytes"
     await driver.delete("/f")
+
+
+async def test_append_needs_an_existing_file(driver: StorageDriver) -> None:
+    with pytest.raises(PathNotFound):
+        await driver.writer("/gone/data", append=True)
+
+
+async def test_one_appender_at_a_time(driver: StorageDriver) -> None:
+    created = await driver.writer("/up/data")
+    await created.close()
+    first = await driver.writer("/up/data", append=True)
+    with pytest.raises(PathBusy):
+        await driver.writer("/up/data", append=True)
+    await first.write(b"mine")
+    await first.close()
+    second = await driver.writer("/up/data", append=True)
+    assert second.size == 4
+    await second.close()
+    await driver.delete("/up")

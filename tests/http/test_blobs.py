@@ -131,3 +131,20 @@ async def test_same_blob_in_two_repositories_is_stored_once(
     files = [p for p in (root / "v1" / "blobs").rglob("*") if p.is_file()]
     assert len(files) == 1
     assert files[0].read_bytes() == data
+
+
+@pytest.mark.parametrize("header", ["bytes=30-10", "bytes=0-1,5-6", "items=0-1", "bytes=x-y"])
+async def test_unusable_ranges_serve_the_whole_blob(client: httpx.AsyncClient, header: str) -> None:
+    data = bytes(range(100))
+    digest = await push_blob(client, "team/app", data)
+    r = await client.get(f"/v2/team/app/blobs/{digest}", headers={"Range": header})
+    assert r.status_code == 200
+    assert r.content == data
+
+
+async def test_unsatisfiable_range_says_the_size(client: httpx.AsyncClient) -> None:
+    digest = await push_blob(client, "team/app", b"0123456789")
+    r = await client.get(f"/v2/team/app/blobs/{digest}", headers={"Range": "bytes=10-"})
+    assert r.status_code == 416
+    assert r.headers["Content-Range"] == "bytes */10"
+    assert r.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"

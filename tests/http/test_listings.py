@@ -80,3 +80,18 @@ async def test_catalog_paginates(client: httpx.AsyncClient) -> None:
     assert r.headers["Link"] == '</v2/_catalog?n=2&last=a%2Fzed>; rel="next"'
     r = await client.get("/v2/_catalog", params={"n": 2, "last": "a/zed"})
     assert r.json() == {"repositories": ["b/app", "c/deep/app"]}
+
+
+@pytest.mark.parametrize("n", ["\u00b2", "9" * 5000])
+async def test_hostile_page_sizes(client: httpx.AsyncClient, n: str) -> None:
+    await push_image(client, "team/app", "v1")
+    for url in ("/v2/_catalog", "/v2/team/app/tags/list"):
+        r = await client.get(url, params={"n": n})
+        assert r.status_code == 400
+        assert error_codes(r) == ["PAGINATION_NUMBER_INVALID"]
+
+
+async def test_repeated_parameter_uses_the_first(client: httpx.AsyncClient) -> None:
+    await _tags(client, "team/app", ["a", "b", "c"])
+    r = await client.get("/v2/team/app/tags/list?n=1&n=2")
+    assert r.json()["tags"] == ["a"]

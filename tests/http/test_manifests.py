@@ -310,3 +310,18 @@ async def test_accept_split_over_several_header_lines(client: httpx.AsyncClient)
     assert r.status_code == 200
     r = await client.get("/v2/team/app/manifests/v1", headers=headers[:2])
     assert r.status_code == 404
+
+
+async def test_over_long_artifact_type_is_invalid(client: httpx.AsyncClient) -> None:
+    config, layer = b"{}", b"long type"
+    for blob in (config, layer):
+        await push_blob(client, "team/app", blob)
+    for manifest in (
+        image_manifest(config, [layer], artifact_type="a/" + "b" * 300),
+        image_manifest(config, [layer], config_type="a/" + "b" * 300),
+    ):
+        r = await client.put(
+            "/v2/team/app/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST}
+        )
+        assert r.status_code == 400
+        assert error_codes(r) == ["MANIFEST_INVALID"]

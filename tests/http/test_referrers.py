@@ -101,3 +101,10 @@ async def test_no_referrers_is_empty_index(client: httpx.AsyncClient) -> None:
     assert r.json()["manifests"] == []
     r = await client.get("/v2/team/app/referrers/sha256:bad")
     assert r.status_code == 400
+
+
+async def test_empty_artifact_type_is_no_filter(client: httpx.AsyncClient) -> None:
+    digest, _ = await push_image(client, "team/app", "v1")
+    r = await client.get(f"/v2/team/app/referrers/{digest}", params={"artifactType": ""})
+    assert r.status_code == 200
+    assert "OCI-Filters-Applied" not in r.headers

@@ -170,3 +170,25 @@ async def test_upload_resumes_in_a_new_process(
             assert (await other.get(f"/v2/team/app/blobs/{sha256(DATA)}")).content == DATA
     finally:
         await registry.close()
+
+
+async def test_hostile_content_range_numbers(client: httpx.AsyncClient) -> None:
+    location = await _start(client)
+    r = await client.patch(location, content=b"abc", headers={"Content-Range": "0-" + "9" * 5000})
+    assert r.status_code == 400
+    assert error_codes(r) == ["BLOB_UPLOAD_INVALID"]
+
+
+async def test_wrong_range_on_an_empty_upload(client: httpx.AsyncClient) -> None:
+    location = await _start(client)
+    r = await _patch(client, location, b"abc", 5)
+    assert r.status_code == 416
+    assert r.headers["Range"] == "0-0"
+    r = await client.put(
+        location,
+        params={"digest": sha256(b"abc")},
+        content=b"abc",
+        headers={"Content-Range": "3-5"},
+    )
+    assert r.status_code == 416
+    assert r.headers["Range"] == "0-0"

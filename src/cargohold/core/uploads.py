@@ -14,10 +14,11 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cargohold.core.streams import pump
@@ -30,7 +31,7 @@ from cargohold.errors import (
 )
 from cargohold.metadata.store import MetadataStore
 from cargohold.storage import layout
-from cargohold.storage.driver import PathNotFound, StorageDriver
+from cargohold.storage.driver import FileWriter, PathBusy, PathNotFound, StorageDriver
 from cargohold.types import Digest
 
 
@@ -43,11 +44,15 @@ class UploadStatus:
 
 @dataclass(slots=True)
 class _Live:
-    """In-memory state of an upload this process is serving."""
+    """The running hash of an upload this process has been serving."""
 
     size: int
     hasher: Any
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def _acknowledged(size: int) -> str:
+    """The ``Range`` header value for an upload holding ``size`` bytes."""
+    return f"0-{max(size - 1, 0)}"
 
 
 class Uploads:
@@ -56,6 +61,7 @@ class Uploads:
         self._store = store
         self._chunk_bytes = chunk_bytes
         self._live: dict[str, _Live] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def start(self, repository: str) -> UploadStatus:
         """Open a new, empty upload for ``repository``."""
@@ -87,6 +93,30 @@ class Uploads:
             raise BlobUploadUnknown(detail={"upload": upload_id})
         return stat.size
 
+    @contextlib.asynccontextmanager
+    async def _session(
+        self, repository: str, upload_id: str
+    ) -> AsyncIterator[tuple[FileWriter, _Live]]:
+        """Exclusive use of an upload: one request at a time in this process (the
+        lock) and across processes (the storage driver's append lock), with a hash
+        state that matches the bytes stored."""
+        async with self._locks.setdefault(upload_id, asyncio.Lock()):
+            await self._check(repository, upload_id)
+            try:
+                writer = await self._driver.writer(
+                    layout.path_for(layout.UploadData(upload_id)), append=True
+                )
+            except PathNotFound:
+                raise BlobUploadUnknown(detail={"upload": upload_id}) from None
+            except PathBusy:
+                raise BlobUploadInvalid(
+                    "another request is writing to this upload", detail={"upload": upload_id}
+                ) from None
+            try:
+                yield writer, await self._live_state(upload_id, writer.size)
+            finally:
+                await writer.close()
+
     async def _live_state(self, upload_id: str, size: int) -> _Live:
         live = self._live.get(upload_id)
         if live is not None and live.size == size:
@@ -110,12 +140,28 @@ class Uploads:
         A chunk still arriving in this process is waited for, so the answer never
         counts bytes that may yet be rolled back.
         """
-        size = await self._check(repository, upload_id)
-        live = self._live.get(upload_id)
-        if live is not None:
-            async with live.lock:
-                size = await self._check(repository, upload_id)
+        async with self._locks.setdefault(upload_id, asyncio.Lock()):
+            size = await self._check(repository, upload_id)
         return UploadStatus(upload_id, repository, size)
+
+    @staticmethod
+    def _expected(
+        start: int, content_range: tuple[int, int] | None, content_length: int | None
+    ) -> int | None:
+        """How long the chunk must be; `RangeInvalid` unless it starts at ``start``."""
+        if content_range is None:
+            return content_length
+        first, last = content_range
+        if first != start or last < first:
+            raise RangeInvalid(
+                f"chunk must start at byte {start}",
+                detail={"range": _acknowledged(start)},
+                headers={"Range": _acknowledged(start)},
+            )
+        expected = last - first + 1
+        if content_length is not None and content_length != expected:
+            raise SizeInvalid("Content-Length does not match Content-Range")
+        return expected
 
     async def append(
         self,
@@ -131,31 +177,16 @@ class Uploads:
         `SizeInvalid` if the body disagrees with the declared range or length; either
         way the upload is left exactly as it was before the request.
         """
-        size = await self._check(repository, upload_id)
-        live = await self._live_state(upload_id, size)
-        async with live.lock:
-            start = live.size
-            expected = content_length
-            if content_range is not None:
-                first, last = content_range
-                if first != start or last < first:
-                    raise RangeInvalid(
-                        f"chunk must start at byte {start}", detail={"range": f"0-{start - 1}"}
-                    )
-                expected = last - first + 1
-                if content_length is not None and content_length != expected:
-                    raise SizeInvalid("Content-Length does not match Content-Range")
-            await self._write(upload_id, live, body, expected)
+        async with self._session(repository, upload_id) as (writer, live):
+            expected = self._expected(live.size, content_range, content_length)
+            await self._write(writer, live, body, expected)
             return UploadStatus(upload_id, repository, live.size)
 
     async def _write(
-        self, upload_id: str, live: _Live, body: AsyncIterator[bytes], expected: int | None
+        self, writer: FileWriter, live: _Live, body: AsyncIterator[bytes], expected: int | None
     ) -> None:
         start = live.size
         backup = live.hasher.copy()
-        writer = await self._driver.writer(
-            layout.path_for(layout.UploadData(upload_id)), append=True
-        )
         try:
             written = await pump(body, writer, live.hasher, self._chunk_bytes, limit=expected)
             if expected is not None and written != expected:
@@ -164,8 +195,6 @@ class Uploads:
             await writer.truncate(start)
             live.hasher = backup
             raise
-        finally:
-            await writer.close()
         live.size = start + written
 
     async def complete(
@@ -180,34 +209,31 @@ class Uploads:
         """Take a last chunk, verify ``digest`` and publish the blob; return its size.
 
         On a digest mismatch the upload is discarded (as distribution does) and
-        `DigestInvalid` raised; nothing is published.
+        `DigestInvalid` raised; nothing is published. Any other failure leaves the
+        upload in place for the client to retry.
         """
-        size = await self._check(repository, upload_id)
-        live = await self._live_state(upload_id, size)
-        async with live.lock:
+        async with self._session(repository, upload_id) as (writer, live):
             if body is not None:
-                if content_range is not None and content_range[0] != live.size:
-                    raise RangeInvalid(f"chunk must start at byte {live.size}")
-                expected = content_length
-                if content_range is not None:
-                    expected = content_range[1] - content_range[0] + 1
-                await self._write(upload_id, live, body, expected)
-            return await self._finish(repository, upload_id, live, digest)
+                expected = self._expected(live.size, content_range, content_length)
+                await self._write(writer, live, body, expected)
+            await self._finish(repository, upload_id, writer, live, digest)
+            return live.size
 
-    async def _finish(self, repository: str, upload_id: str, live: _Live, digest: Digest) -> int:
-        """Verify, publish and link; the upload is gone afterwards either way."""
-        try:
-            actual = await self._digest(upload_id, live, digest.algorithm)
-            if actual != digest.hex:
-                raise DigestInvalid(
-                    "uploaded content does not match the digest",
-                    detail={"digest": str(digest), "actual": f"{digest.algorithm}:{actual}"},
-                )
-            await self._publish(upload_id, digest)
-            await self._store.link_blob(repository, str(digest), live.size)
-        finally:
+    async def _finish(
+        self, repository: str, upload_id: str, writer: FileWriter, live: _Live, digest: Digest
+    ) -> None:
+        """Verify, make durable, publish, link, then forget the upload."""
+        actual = await self._digest(upload_id, live, digest.algorithm)
+        if actual != digest.hex:
             await self._discard(upload_id)
-        return live.size
+            raise DigestInvalid(
+                "uploaded content does not match the digest",
+                detail={"digest": str(digest), "actual": f"{digest.algorithm}:{actual}"},
+            )
+        await writer.commit()  # also reports a failed background writeback
+        await self._publish(upload_id, digest, live.size)
+        await self._store.link_blob(repository, str(digest), live.size)
+        await self._discard(upload_id)
 
     async def _digest(self, upload_id: str, live: _Live, algorithm: str) -> str:
         if algorithm == "sha256":
@@ -217,23 +243,30 @@ class Uploads:
             hasher.update(chunk)
         return hasher.hexdigest()
 
-    async def _publish(self, upload_id: str, digest: Digest) -> None:
+    async def _publish(self, upload_id: str, digest: Digest, size: int) -> None:
         source = layout.path_for(layout.UploadData(upload_id))
         dest = layout.path_for(layout.BlobData(digest))
         try:
-            await self._driver.stat(dest)
+            existing = await self._driver.stat(dest)
         except PathNotFound:
+            await self._driver.move(source, dest)
+            return
+        if existing.size != size:
+            # Only verified bytes are ever moved there; a wrong size means damage,
+            # so replace it with the content just verified.
             await self._driver.move(source, dest)
 
     async def _discard(self, upload_id: str) -> None:
         self._live.pop(upload_id, None)
+        self._locks.pop(upload_id, None)
         for spec in (layout.UploadData(upload_id), layout.UploadInfo(upload_id)):
             with contextlib.suppress(PathNotFound):
                 await self._driver.delete(layout.path_for(spec))
 
     async def cancel(self, repository: str, upload_id: str) -> None:
-        await self._check(repository, upload_id)
-        await self._discard(upload_id)
+        async with self._locks.setdefault(upload_id, asyncio.Lock()):
+            await self._check(repository, upload_id)
+            await self._discard(upload_id)
 
     async def monolithic(
         self,
@@ -245,16 +278,23 @@ class Uploads:
         """POST with ``?digest=``: the whole blob in one request.
 
         No other request can name this upload, so it skips the bookkeeping that
-        makes uploads resumable.
+        makes uploads resumable, and any failure discards it.
         """
         upload_id = str(uuid.uuid4())
         live = _Live(0, hashlib.sha256())
+        writer = await self._driver.writer(layout.path_for(layout.UploadData(upload_id)))
         try:
-            await self._write(upload_id, live, body, content_length)
+            await self._write(writer, live, body, content_length)
+            await self._finish(repository, upload_id, writer, live, digest)
         except BaseException:
             await self._discard(upload_id)
             raise
-        return await self._finish(repository, upload_id, live, digest)
+        finally:
+            await writer.close()
+        return live.size
+
+
+_DIGITS = re.compile(r"^[0-9]{1,18}$")
 
 
 def parse_content_range(value: str) -> tuple[int, int]:
@@ -265,6 +305,6 @@ def parse_content_range(value: str) -> tuple[int, int]:
             text = text[len(prefix) :]
     text = text.split("/", 1)[0]
     first, sep, last = text.partition("-")
-    if not sep or not first.isdigit() or not last.isdigit():
+    if not sep or not _DIGITS.match(first) or not _DIGITS.match(last):
         raise BlobUploadInvalid(f"malformed Content-Range {value[:100]!r}")
     return int(first), int(last)

@@ -37,6 +37,9 @@ FOREIGN_LAYER_TYPES = frozenset(
         "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
     }
 )
+# Media types are RFC 6838 names: at most 127 characters each side of the slash.
+MAX_MEDIA_TYPE = 255
+
 # Content-Type values clients send when they do not say what the manifest is.
 GENERIC_TYPES = frozenset({"", "application/json", "application/octet-stream"})
 
@@ -56,8 +59,8 @@ class Descriptor:
         media_type = value.get("mediaType")
         digest = value.get("digest")
         size = value.get("size")
-        if not isinstance(media_type, str) or not media_type:
-            raise ManifestInvalid(f"{where}.mediaType must be a non-empty string")
+        if not isinstance(media_type, str) or not media_type or len(media_type) > MAX_MEDIA_TYPE:
+            raise ManifestInvalid(f"{where}.mediaType must be a string of 1-255 characters")
         if not isinstance(digest, str):
             raise ManifestInvalid(f"{where}.digest must be a string")
         try:
@@ -69,8 +72,12 @@ class Descriptor:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ManifestInvalid(f"{where}.size must be a non-negative integer")
         artifact_type = value.get("artifactType")
-        if artifact_type is not None and not isinstance(artifact_type, str):
-            raise ManifestInvalid(f"{where}.artifactType must be a string")
+        if artifact_type is not None and (
+            not isinstance(artifact_type, str) or len(artifact_type) > MAX_MEDIA_TYPE
+        ):
+            raise ManifestInvalid(
+                f"{where}.artifactType must be a string of at most 255 characters"
+            )
         urls = value.get("urls") or []
         if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
             raise ManifestInvalid(f"{where}.urls must be a list of strings")
@@ -133,8 +140,10 @@ def parse_manifest(body: bytes, content_type: str) -> ParsedManifest:
         raise ManifestInvalid("schemaVersion must be 2")
     subject = Descriptor.parse(doc["subject"], "subject") if doc.get("subject") else None
     artifact_type = doc.get("artifactType")
-    if artifact_type is not None and not isinstance(artifact_type, str):
-        raise ManifestInvalid("artifactType must be a string")
+    if artifact_type is not None and (
+        not isinstance(artifact_type, str) or len(artifact_type) > MAX_MEDIA_TYPE
+    ):
+        raise ManifestInvalid("artifactType must be a string of at most 255 characters")
     annotations = _annotations(doc)
 
     if media_type in INDEX_TYPES:

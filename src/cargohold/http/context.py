@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 
 from cargohold.core.registry import Registry
-from cargohold.errors import Invalid, SizeInvalid
+from cargohold.errors import SizeInvalid
 from cargohold.types import check_name
+
+_DIGITS = re.compile(r"^[0-9]{1,18}$")
 
 
 def registry(request: Request) -> Registry:
@@ -31,7 +34,7 @@ def content_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
         return None
-    if not raw.strip().isdigit():
+    if not _DIGITS.match(raw.strip()):
         raise SizeInvalid(f"invalid Content-Length {raw[:50]!r}")
     return int(raw)
 
@@ -41,7 +44,6 @@ def body(request: Request) -> AsyncIterator[bytes]:
 
 
 def query(request: Request, key: str) -> str | None:
+    """The first value of a query parameter, as Go's ``URL.Query().Get`` does."""
     values = request.query_params.getlist(key)
-    if len(values) > 1:
-        raise Invalid(f"query parameter {key!r} given more than once")
     return values[0] if values else None

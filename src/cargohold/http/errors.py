@@ -43,13 +43,9 @@ def error_body(code: str, message: str, detail: Any = None) -> bytes:
 
 
 def error_response(exc: e.RegistryError) -> Response:
-    status = status_for(exc)
-    headers: dict[str, str] = {}
-    if isinstance(exc, e.RangeInvalid) and isinstance(exc.detail, dict) and "range" in exc.detail:
-        headers["Range"] = exc.detail["range"]
     return Response(
         error_body(exc.code, exc.text, exc.detail),
-        status_code=status,
+        status_code=status_for(exc),
         media_type="application/json",
-        headers=headers,
+        headers=exc.headers,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
+    case,
     create_engine,
     delete,
     event,
@@ -168,6 +170,11 @@ _MOVE_TAG = _Query(
 )
 
 
+def _later(column: Any, at: datetime) -> Any:
+    """The later of a stored time and ``at``: workers flush in any order."""
+    return case((column.is_(None), at), (column < at, at), else_=column)
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -185,6 +192,7 @@ def make_engine(url: str) -> Engine:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
@@ -234,13 +242,22 @@ class SqlMetadataStore:
 
     async def _fetchone(self, query: _Query, **params: Any) -> tuple[Any, ...] | None:
         """One row of a hot lookup: inline on SQLite, on a worker thread elsewhere."""
-        if not self._inline:
-            row = await self._run(self._read, lambda c: c.execute(query.stmt, params).first())
-            return None if row is None else tuple(row)
+        if self._inline:
+            try:
+                return self._fetchone_inline(query, params)
+            except sqlite3.OperationalError:
+                pass  # busy: wait for it on a worker thread, not on the loop
+        row = await self._run(self._read, lambda c: c.execute(query.stmt, params).first())
+        return None if row is None else tuple(row)
+
+    def _fetchone_inline(self, query: _Query, params: dict[str, Any]) -> tuple[Any, ...] | None:
         if self._loop_conn is None:
             # A raw DBAPI connection: SQLAlchemy's per-execute overhead is ten times
             # the cost of the indexed lookup itself. Autocommit, so no snapshot lingers.
             self._loop_conn = self.engine.raw_connection()
+            # Never park the event loop: a busy database (WAL recovery, checkpoint)
+            # sends the lookup to a worker thread instead.
+            self._loop_conn.driver_connection.execute("PRAGMA busy_timeout=20")
         cursor = self._loop_conn.driver_connection.execute(*query.args(self.engine.dialect, params))
         result: tuple[Any, ...] | None = cursor.fetchone()
         return result
@@ -639,7 +656,7 @@ class SqlMetadataStore:
                     )
                     .values(
                         pull_count=t.manifests.c.pull_count + count,
-                        last_pulled_at=at,
+                        last_pulled_at=_later(t.manifests.c.last_pulled_at, at),
                     )
                 )
             for (repo, tag), (count, at) in tags.items():
@@ -650,7 +667,10 @@ class SqlMetadataStore:
                         t.tags.c.repository_id == repo_ids.scalar_subquery(),
                         t.tags.c.name == tag,
                     )
-                    .values(pull_count=t.tags.c.pull_count + count, last_pulled_at=at)
+                    .values(
+                        pull_count=t.tags.c.pull_count + count,
+                        last_pulled_at=_later(t.tags.c.last_pulled_at, at),
+                    )
                 )
 
         await self._run(self._write, q)

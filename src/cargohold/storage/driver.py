@@ -16,6 +16,7 @@ __all__ = [
     "FileInfo",
     "FileWriter",
     "InvalidPath",
+    "PathBusy",
     "PathNotFound",
     "StorageDriver",
     "StorageError",
@@ -29,6 +30,14 @@ class StorageError(Exception):
 class PathNotFound(StorageError):
     def __init__(self, path: str) -> None:
         super().__init__(f"path not found: {path}")
+        self.path = path
+
+
+class PathBusy(StorageError):
+    """Another writer holds the file open for appending."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"path is being written: {path}")
         self.path = path
 
 
@@ -64,7 +73,10 @@ class FileWriter(Protocol):
         ...
 
     async def commit(self) -> None:
-        """Flush and fsync; after it returns the content survives a crash."""
+        """Flush and fsync; after it returns the content survives a crash.
+
+        Raises any write-back error the driver met earlier in the background.
+        """
         ...
 
     async def close(self) -> None:
@@ -93,7 +105,13 @@ class StorageDriver(Protocol):
         ...
 
     async def writer(self, path: str, append: bool = False) -> FileWriter:
-        """Open ``path`` for writing. ``append`` keeps existing content, else truncates."""
+        """Open ``path`` for writing.
+
+        Without ``append`` the file is created or truncated. With ``append`` it must
+        already exist (`PathNotFound`, so a finished upload cannot be brought back)
+        and only one append writer may hold it at a time, across processes too
+        (`PathBusy`) until it is closed.
+        """
         ...
 
     async def stat(self, path: str) -> FileInfo:

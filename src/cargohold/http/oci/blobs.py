@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
@@ -18,15 +19,36 @@ class BlobFileResponse(FileResponse):
     chunk_size = 1024 * 1024
 
 
-def _check_range(header: str | None, size: int) -> None:
-    """Turn an unsatisfiable single range into the OCI error before serving."""
-    if not header or not header.startswith("bytes=") or "," in header:
+_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
+
+
+def _range_or_none(request: Request, size: int) -> None:
+    """Check a ``Range`` header before the file response sees it.
+
+    A single satisfiable range goes through; one that starts past the end gets the
+    OCI 416 error with ``Content-Range: bytes */size``; anything else (several
+    ranges, bad syntax) is dropped and the whole blob served, as RFC 9110 allows.
+    """
+    header = request.headers.get("range")
+    if header is None:
         return
-    start, _, end = header[6:].strip().partition("-")
-    if start.isdigit() and int(start) >= size:
-        raise RangeInvalid(f"range starts beyond the blob's {size} bytes")
-    if not start and end.isdigit() and int(end) == 0:
-        raise RangeInvalid("empty suffix range")
+    found = _RANGE.match(header.strip())
+    valid = False
+    if found:
+        first, last = found.groups()
+        if first and (not last or int(last) >= int(first)):
+            if int(first) >= size:
+                raise RangeInvalid(
+                    f"range starts beyond the blob's {size} bytes",
+                    headers={"Content-Range": f"bytes */{size}"},
+                )
+            valid = True
+        elif not first and last and int(last) > 0:
+            valid = True
+    if not valid:
+        request.scope["headers"] = [
+            (k, v) for k, v in request.scope["headers"] if k.lower() != b"range"
+        ]
 
 
 async def get_blob(request: Request) -> Response:
@@ -44,7 +66,7 @@ async def get_blob(request: Request) -> Response:
         headers["Content-Length"] = str(location.size)
         return Response(status_code=200, headers=headers, media_type="application/octet-stream")
     if location.local_path is not None:
-        _check_range(request.headers.get("range"), location.size)
+        _range_or_none(request, location.size)
         try:
             stat = os.stat(location.local_path)
         except FileNotFoundError:

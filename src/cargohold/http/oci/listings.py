@@ -55,7 +55,7 @@ async def catalog(request: Request) -> Response:
 async def referrers(request: Request) -> Response:
     name = repository(request)
     subject = Digest.parse(request.path_params["digest"])
-    artifact_type = query(request, "artifactType")
+    artifact_type = query(request, "artifactType") or None
     content = await registry(request).listings.referrers(name, subject, artifact_type)
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
     return Response(content, media_type=OCI_INDEX, headers=headers)

@@ -8,6 +8,7 @@ loop keeps serving while the disk works.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import uuid
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from cargohold.storage.driver import FileInfo, InvalidPath, PathNotFound
+from cargohold.storage.driver import FileInfo, InvalidPath, PathBusy, PathNotFound
 
 READ_CHUNK = 1024 * 1024
 # Start writing dirty pages back while the upload is still arriving, so the fsync
@@ -35,6 +36,20 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _makedirs_durable(path: str) -> None:
+    """``os.makedirs``, fsyncing each parent that gained an entry, so a file renamed
+    into a new directory is reachable after a power loss too."""
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(path)
+    _makedirs_durable(parent)
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        return
+    _fsync_dir(parent)
+
+
 def _datasync_and_close(fd: int) -> None:
     try:
         os.fdatasync(fd)
@@ -48,6 +63,7 @@ class FilesystemWriter:
         self._size = size
         self._unsynced = 0
         self._syncing: asyncio.Future[None] | None = None
+        self._sync_error: BaseException | None = None
 
     @property
     def size(self) -> int:
@@ -59,7 +75,17 @@ class FilesystemWriter:
             written = os.write(self._fd, view)
             view = view[written:]
 
+    def _check_sync(self) -> None:
+        """Surface a failed background write-back (EIO is reported only once)."""
+        if self._syncing is not None and self._syncing.done():
+            if not self._syncing.cancelled() and self._syncing.exception() is not None:
+                self._sync_error = self._syncing.exception()
+            self._syncing = None
+        if self._sync_error is not None:
+            raise OSError(f"background write-back failed: {self._sync_error}")
+
     async def write(self, data: bytes) -> None:
+        self._check_sync()
         if len(data) >= 256 * 1024:
             await anyio.to_thread.run_sync(self._write_all, data)
         else:
@@ -77,7 +103,7 @@ class FilesystemWriter:
         """Wait for a background sync (before truncating or a final fsync)."""
         if self._syncing is not None:
             await asyncio.gather(self._syncing, return_exceptions=True)
-            self._syncing = None
+            self._check_sync()
 
     def write_sync(self, data: bytes | memoryview) -> None:
         """For callers already on a worker thread (hash and write in one hop)."""
@@ -125,7 +151,7 @@ class FilesystemDriver:
 
     def _put_sync(self, full: str, data: bytes, durable: bool) -> None:
         directory = os.path.dirname(full)
-        os.makedirs(directory, exist_ok=True)
+        _makedirs_durable(directory)
         tmp = f"{full}.tmp-{uuid.uuid4().hex}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
@@ -162,11 +188,24 @@ class FilesystemDriver:
 
     async def writer(self, path: str, append: bool = False) -> FilesystemWriter:
         full = self._full(path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-        fd = os.open(full, flags, 0o644)
-        size = os.fstat(fd).st_size
-        return FilesystemWriter(fd, size)
+        if append:
+            try:
+                fd = os.open(full, os.O_WRONLY | os.O_APPEND)
+            except (FileNotFoundError, NotADirectoryError):
+                raise PathNotFound(path) from None
+            try:
+                # Released when the last descriptor of this open file is closed.
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise PathBusy(path) from None
+        else:
+            try:
+                fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            except FileNotFoundError:
+                _makedirs_durable(os.path.dirname(full))
+                fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        return FilesystemWriter(fd, os.fstat(fd).st_size)
 
     async def stat(self, path: str) -> FileInfo:
         try:
@@ -194,7 +233,7 @@ class FilesystemDriver:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        _makedirs_durable(os.path.dirname(dest))
         try:
             os.replace(source, dest)
         except FileNotFoundError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from cargohold.storage.driver import FileInfo, InvalidPath, PathNotFound
+from cargohold.storage.driver import FileInfo, InvalidPath, PathBusy, PathNotFound
 
 
 def _check(path: str) -> str:
@@ -41,7 +41,7 @@ class InMemoryWriter:
         return None
 
     async def close(self) -> None:
-        return None
+        self._driver.appending.discard(self._path)
 
 
 class InMemoryDriver:
@@ -50,6 +50,7 @@ class InMemoryDriver:
     def __init__(self) -> None:
         self.files: dict[str, bytearray] = {}
         self.mtimes: dict[str, float] = {}
+        self.appending: set[str] = set()
 
     def _is_dir(self, path: str) -> bool:
         prefix = path.rstrip("/") + "/"
@@ -75,7 +76,13 @@ class InMemoryDriver:
 
     async def writer(self, path: str, append: bool = False) -> InMemoryWriter:
         path = _check(path)
-        if not append or path not in self.files:
+        if append:
+            if path not in self.files:
+                raise PathNotFound(path)
+            if path in self.appending:
+                raise PathBusy(path)
+            self.appending.add(path)
+        else:
             self.files[path] = bytearray()
         self.mtimes[path] = time.time()
         return InMemoryWriter(self, path)
