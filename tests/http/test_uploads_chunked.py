@@ -192,3 +192,19 @@ async def test_wrong_range_on_an_empty_upload(client: httpx.AsyncClient) -> None
     )
     assert r.status_code == 416
     assert r.headers["Range"] == "0-0"
+
+
+async def test_uploads_beyond_the_hash_cache_still_finish(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hash states are a bounded cache; an evicted one is rebuilt from storage."""
+    import cargohold.core.uploads as uploads
+
+    monkeypatch.setattr(uploads, "MAX_LIVE_UPLOADS", 2)
+    locations = [await _start(client) for _ in range(5)]
+    for location in locations:
+        assert (await _patch(client, location, DATA[:5000], 0)).status_code == 202
+    for location in locations:
+        assert (await _patch(client, location, DATA[5000:], 5000)).status_code == 202
+        r = await client.put(location, params={"digest": sha256(DATA)})
+        assert r.status_code == 201

@@ -17,6 +17,8 @@ import json
 import re
 import time
 import uuid
+import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,8 @@ from cargohold.metadata.store import MetadataStore
 from cargohold.storage import layout
 from cargohold.storage.driver import FileWriter, PathBusy, PathNotFound, StorageDriver
 from cargohold.types import Digest
+
+MAX_LIVE_UPLOADS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +64,24 @@ class Uploads:
         self._driver = driver
         self._store = store
         self._chunk_bytes = chunk_bytes
-        self._live: dict[str, _Live] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        # Hash states are a cache (storage can always rebuild them): bounded, so
+        # abandoned uploads cannot grow memory. Locks live while someone holds one.
+        self._live: OrderedDict[str, _Live] = OrderedDict()
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def _lock(self, upload_id: str) -> asyncio.Lock:
+        lock = self._locks.get(upload_id)
+        if lock is None:
+            lock = self._locks[upload_id] = asyncio.Lock()
+        return lock
+
+    def _remember(self, upload_id: str, live: _Live) -> None:
+        self._live[upload_id] = live
+        self._live.move_to_end(upload_id)
+        while len(self._live) > MAX_LIVE_UPLOADS:
+            self._live.popitem(last=False)
 
     async def start(self, repository: str) -> UploadStatus:
         """Open a new, empty upload for ``repository``."""
@@ -74,7 +94,7 @@ class Uploads:
         )
         writer = await self._driver.writer(layout.path_for(layout.UploadData(upload_id)))
         await writer.close()
-        self._live[upload_id] = _Live(0, hashlib.sha256())
+        self._remember(upload_id, _Live(0, hashlib.sha256()))
         return UploadStatus(upload_id, repository, 0)
 
     async def _check(self, repository: str, upload_id: str) -> int:
@@ -100,7 +120,7 @@ class Uploads:
         """Exclusive use of an upload: one request at a time in this process (the
         lock) and across processes (the storage driver's append lock), with a hash
         state that matches the bytes stored."""
-        async with self._locks.setdefault(upload_id, asyncio.Lock()):
+        async with self._lock(upload_id):
             await self._check(repository, upload_id)
             try:
                 writer = await self._driver.writer(
@@ -131,7 +151,7 @@ class Uploads:
             if read >= size:
                 break
         live = _Live(size, hasher)
-        self._live[upload_id] = live
+        self._remember(upload_id, live)
         return live
 
     async def status(self, repository: str, upload_id: str) -> UploadStatus:
@@ -140,7 +160,7 @@ class Uploads:
         A chunk still arriving in this process is waited for, so the answer never
         counts bytes that may yet be rolled back.
         """
-        async with self._locks.setdefault(upload_id, asyncio.Lock()):
+        async with self._lock(upload_id):
             size = await self._check(repository, upload_id)
         return UploadStatus(upload_id, repository, size)
 
@@ -258,13 +278,12 @@ class Uploads:
 
     async def _discard(self, upload_id: str) -> None:
         self._live.pop(upload_id, None)
-        self._locks.pop(upload_id, None)
         for spec in (layout.UploadData(upload_id), layout.UploadInfo(upload_id)):
             with contextlib.suppress(PathNotFound):
                 await self._driver.delete(layout.path_for(spec))
 
     async def cancel(self, repository: str, upload_id: str) -> None:
-        async with self._locks.setdefault(upload_id, asyncio.Lock()):
+        async with self._lock(upload_id):
             await self._check(repository, upload_id)
             await self._discard(upload_id)
 
