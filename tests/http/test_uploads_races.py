@@ -17,6 +17,17 @@ FIRST = b"a" * MiB
 SECOND = b"b" * MiB
 
 
+def _held_body(release: asyncio.Event) -> AsyncIterator[bytes]:
+    """FIRST at once, SECOND only once ``release`` is set: a chunk still arriving."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield FIRST
+        await release.wait()
+        yield SECOND
+
+    return body()
+
+
 async def _start(client: httpx.AsyncClient) -> str:
     r = await client.post("/v2/team/app/blobs/uploads/")
     return str(r.headers["Location"])
@@ -25,14 +36,9 @@ async def _start(client: httpx.AsyncClient) -> str:
 async def test_put_waits_for_a_chunk_still_arriving(client: httpx.AsyncClient) -> None:
     location = await _start(client)
     release = asyncio.Event()
-
-    async def slow_body() -> AsyncIterator[bytes]:
-        yield FIRST
-        await release.wait()
-        yield SECOND
-
+    slow_body = _held_body(release)
     patch = asyncio.create_task(
-        client.patch(location, content=slow_body(), headers={"Content-Length": str(2 * MiB)})
+        client.patch(location, content=slow_body, headers={"Content-Length": str(2 * MiB)})
     )
     await asyncio.sleep(0.2)
     # Finishing now with what has arrived so far must not publish half a chunk.
@@ -64,13 +70,8 @@ async def test_two_puts_publish_once(client: httpx.AsyncClient) -> None:
 async def test_cancel_during_a_chunk(client: httpx.AsyncClient) -> None:
     location = await _start(client)
     release = asyncio.Event()
-
-    async def slow_body() -> AsyncIterator[bytes]:
-        yield FIRST
-        await release.wait()
-        yield SECOND
-
-    patch = asyncio.create_task(client.patch(location, content=slow_body()))
+    slow_body = _held_body(release)
+    patch = asyncio.create_task(client.patch(location, content=slow_body))
     await asyncio.sleep(0.2)
     cancel = asyncio.create_task(client.delete(location))
     await asyncio.sleep(0.1)
