@@ -188,3 +188,39 @@ async def test_last_pulled_never_goes_back(store: SqlMetadataStore) -> None:
     (tag,) = await store.tag_details("team/app")
     assert tag.last_pulled_at is not None
     assert abs((tag.last_pulled_at - late).total_seconds()) < 1
+
+
+async def test_concurrent_writes_all_land(store: SqlMetadataStore) -> None:
+    """On SQLite these are group-committed: many writes, one transaction."""
+    import asyncio
+
+    digests = [f"sha256:{i:064x}" for i in range(40)]
+    await asyncio.gather(*(store.link_blob(f"team/r{i % 4}", d, i) for i, d in enumerate(digests)))
+    await asyncio.gather(
+        *(
+            store.put_manifest(_record(f"team/r{i % 4}", d), ManifestReferences(), f"t{i}")
+            for i, d in enumerate(digests)
+        )
+    )
+    for i, d in enumerate(digests):
+        assert await store.linked_blob_size(f"team/r{i % 4}", d) == i
+        record = await store.resolve_tag(f"team/r{i % 4}", f"t{i}")
+        assert record is not None and record.digest == d
+
+
+async def test_a_failing_write_leaves_its_batch_mates(store: SqlMetadataStore) -> None:
+    import asyncio
+
+    def broken(cursor: object) -> None:
+        raise RuntimeError("broken write")
+
+    results = await asyncio.gather(
+        store.link_blob("team/a", B1, 1),
+        store._submit(broken),
+        store.link_blob("team/b", B2, 2),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], RuntimeError)
+    assert await store.linked_blob_size("team/a", B1) == 1
+    assert await store.linked_blob_size("team/b", B2) == 2

@@ -67,9 +67,7 @@ class Uploads:
         # Hash states are a cache (storage can always rebuild them): bounded, so
         # abandoned uploads cannot grow memory. Locks live while someone holds one.
         self._live: OrderedDict[str, _Live] = OrderedDict()
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
         lock = self._locks.get(upload_id)

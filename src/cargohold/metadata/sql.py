@@ -11,6 +11,7 @@ PostgreSQL every call goes through the thread pool.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
@@ -211,6 +212,8 @@ class SqlMetadataStore:
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
         self._inline = self.dialect == "sqlite"
+        self._pending: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
+        self._drainer: asyncio.Task[None] | None = None
         self._q_insert_repo = _Query(
             self._insert_ignore(t.repositories)
             .values(name=bindparam("repo"), created_at=bindparam("at"))
@@ -311,6 +314,49 @@ class SqlMetadataStore:
                     raw.close()
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _submit(self, fn: Callable[[Any], T]) -> T:
+        """Run a push-path write. On SQLite, writes that arrive while a transaction
+        is committing go together into the next one (group commit): one fsync of the
+        log for all of them. Each runs in its own savepoint, so one that fails
+        leaves the others in."""
+        if not self._inline:
+            return await self._run(self._write_raw, fn)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                outcomes = await self._run(self._write_raw, self._apply_batch, batch)
+            except Exception as exc:  # the transaction itself failed: so did every write
+                outcomes = [(False, exc)] * len(batch)
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():  # the caller went away; its write stands
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    @staticmethod
+    def _apply_batch(
+        cursor: Any, batch: list[tuple[Callable[[Any], Any], Any]]
+    ) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        for fn, _ in batch:
+            cursor.execute("SAVEPOINT cargohold_write")
+            try:
+                outcomes.append((True, fn(cursor)))
+            except Exception as exc:
+                cursor.execute("ROLLBACK TO cargohold_write")
+                outcomes.append((False, exc))
+            cursor.execute("RELEASE cargohold_write")
+        return outcomes
+
     def _exec(self, cursor: Any, query: _Query, **params: Any) -> Any:
         cursor.execute(*query.args(self.engine.dialect, params))
         return cursor
@@ -344,6 +390,8 @@ class SqlMetadataStore:
         await self._run(self._write, create)
 
     async def close(self) -> None:
+        if self._drainer is not None:
+            await asyncio.gather(self._drainer, return_exceptions=True)
         if self._loop_conn is not None:
             self._loop_conn.close()
             self._loop_conn = None
@@ -390,7 +438,7 @@ class SqlMetadataStore:
                 cursor, self._q_link, repo_id=repo_id, digest=digest, size=size, at=self._ts(_now())
             )
 
-        await self._run(self._write_raw, q)
+        await self._submit(q)
 
     async def linked_blob_size(self, repository: str, digest: str) -> int | None:
         row = await self._fetchone(_LINKED_BLOB, repo=repository, digest=digest)
@@ -511,7 +559,7 @@ class SqlMetadataStore:
                     cursor, _MOVE_TAG, repo_id=repo_id, tag=tag, manifest_id=manifest_id, at=now
                 )
 
-        await self._run(self._write_raw, q)
+        await self._submit(q)
 
     @staticmethod
     def _record(repository: str, row: Any) -> ManifestRecord:
