@@ -164,3 +164,21 @@ async def test_one_appender_at_a_time(driver: StorageDriver) -> None:
     assert second.size == 4
     await second.close()
     await driver.delete("/up")
+
+
+async def test_commit_can_publish_the_file(driver: StorageDriver) -> None:
+    await driver.put_content("/pub/final", b"old copy")
+    writer = await driver.writer("/stage/data")
+    await writer.write(b"verified bytes")
+    await writer.commit(move_to="/pub/final")
+    await writer.close()
+    assert await driver.get_content("/pub/final") == b"verified bytes"
+    with pytest.raises(PathNotFound):
+        await driver.stat("/stage/data")
+    writer = await driver.writer("/stage/other")
+    await writer.write(b"x")
+    with pytest.raises(InvalidPath):
+        await writer.commit(move_to="/pub/../escape")
+    await writer.close()
+    await driver.delete("/stage")
+    await driver.delete("/pub")

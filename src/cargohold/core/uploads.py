@@ -248,8 +248,10 @@ class Uploads:
                 "uploaded content does not match the digest",
                 detail={"digest": str(digest), "actual": f"{digest.algorithm}:{actual}"},
             )
-        await writer.commit()  # also reports a failed background writeback
-        await self._publish(upload_id, digest, live.size)
+        # Durable and in place in one step; an earlier background write-back
+        # failure surfaces here. Replacing an existing copy is harmless: only
+        # verified bytes ever land at a blob's path, and readers keep their file.
+        await writer.commit(move_to=layout.path_for(layout.BlobData(digest)))
         await self._store.link_blob(repository, str(digest), live.size)
         await self._discard(upload_id)
 
@@ -260,19 +262,6 @@ class Uploads:
         async for chunk in self._driver.reader(layout.path_for(layout.UploadData(upload_id))):
             hasher.update(chunk)
         return hasher.hexdigest()
-
-    async def _publish(self, upload_id: str, digest: Digest, size: int) -> None:
-        source = layout.path_for(layout.UploadData(upload_id))
-        dest = layout.path_for(layout.BlobData(digest))
-        try:
-            existing = await self._driver.stat(dest)
-        except PathNotFound:
-            await self._driver.move(source, dest)
-            return
-        if existing.size != size:
-            # Only verified bytes are ever moved there; a wrong size means damage,
-            # so replace it with the content just verified.
-            await self._driver.move(source, dest)
 
     async def _discard(self, upload_id: str) -> None:
         self._live.pop(upload_id, None)

@@ -72,10 +72,12 @@ class FileWriter(Protocol):
         """Cut the file back to ``size`` bytes (undo a failed append)."""
         ...
 
-    async def commit(self) -> None:
+    async def commit(self, move_to: str | None = None) -> None:
         """Flush and fsync; after it returns the content survives a crash.
 
-        Raises any write-back error the driver met earlier in the background.
+        With ``move_to`` the file is then renamed there atomically (replacing what
+        was there) and the new name made durable too: publishing a staged file in
+        one step. Raises any write-back error met earlier in the background.
         """
         ...
 

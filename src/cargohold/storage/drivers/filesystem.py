@@ -12,7 +12,7 @@ import fcntl
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio.to_thread
@@ -58,9 +58,11 @@ def _datasync_and_close(fd: int) -> None:
 
 
 class FilesystemWriter:
-    def __init__(self, fd: int, size: int) -> None:
+    def __init__(self, fd: int, size: int, path: str, resolve: Callable[[str], str]) -> None:
         self._fd = fd
         self._size = size
+        self._path = path  # where the file is now, on disk
+        self._resolve = resolve
         self._unsynced = 0
         self._syncing: asyncio.Future[None] | None = None
         self._sync_error: BaseException | None = None
@@ -116,9 +118,20 @@ class FilesystemWriter:
         os.lseek(self._fd, size, os.SEEK_SET)
         self._size = size
 
-    async def commit(self) -> None:
+    async def commit(self, move_to: str | None = None) -> None:
         await self._settle()
-        await anyio.to_thread.run_sync(os.fsync, self._fd)
+        dest = self._resolve(move_to) if move_to is not None else None
+        # One worker-thread hop for the whole publish: content, rename, directory.
+        await anyio.to_thread.run_sync(self._commit_sync, dest)
+
+    def _commit_sync(self, dest: str | None) -> None:
+        os.fsync(self._fd)
+        if dest is None:
+            return
+        _makedirs_durable(os.path.dirname(dest))
+        os.replace(self._path, dest)
+        _fsync_dir(os.path.dirname(dest))
+        self._path = dest
 
     async def close(self) -> None:
         if self._fd >= 0:
@@ -205,7 +218,7 @@ class FilesystemDriver:
             except FileNotFoundError:
                 _makedirs_durable(os.path.dirname(full))
                 fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        return FilesystemWriter(fd, os.fstat(fd).st_size)
+        return FilesystemWriter(fd, os.fstat(fd).st_size, full, self._full)
 
     async def stat(self, path: str) -> FileInfo:
         try:

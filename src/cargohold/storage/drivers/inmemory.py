@@ -37,8 +37,12 @@ class InMemoryWriter:
     async def truncate(self, size: int) -> None:
         del self._driver.files[self._path][size:]
 
-    async def commit(self) -> None:
-        return None
+    async def commit(self, move_to: str | None = None) -> None:
+        if move_to is not None:
+            dest = _check(move_to)
+            self._driver.files[dest] = self._driver.files.pop(self._path)
+            self._driver.appending.discard(self._path)
+            self._path = dest
 
     async def close(self) -> None:
         self._driver.appending.discard(self._path)
