@@ -77,7 +77,7 @@ class FileWriter(Protocol):
 
         With ``move_to`` the file is then renamed there atomically (replacing what
         was there) and the new name made durable too: publishing a staged file in
-        one step. Raises any write-back error met earlier in the background.
+        one step. Reports any write error the kernel met while writing back.
         """
         ...
 

@@ -7,7 +7,7 @@ loop keeps serving while the disk works.
 
 from __future__ import annotations
 
-import asyncio
+import ctypes
 import fcntl
 import os
 import shutil
@@ -22,7 +22,7 @@ from cargohold.storage.driver import FileInfo, InvalidPath, PathBusy, PathNotFou
 READ_CHUNK = 1024 * 1024
 # Start writing dirty pages back while the upload is still arriving, so the fsync
 # at commit has little left to do instead of flushing the whole blob at once.
-SYNC_EVERY = 32 * 1024 * 1024
+WRITEBACK_EVERY = 8 * 1024 * 1024
 # Operations on at most this many bytes without fsync run on the event loop: on
 # virtual machines a hop to a worker thread costs 0.2-0.6 ms, far more than they do.
 SMALL_INLINE = 64 * 1024
@@ -50,11 +50,21 @@ def _makedirs_durable(path: str) -> None:
     _fsync_dir(parent)
 
 
-def _datasync_and_close(fd: int) -> None:
-    try:
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
+_libc = ctypes.CDLL(None, use_errno=True)
+_sync_file_range = getattr(_libc, "sync_file_range", None)
+if _sync_file_range is not None:
+    _sync_file_range.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+SYNC_FILE_RANGE_WRITE = 2
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing these pages to disk, without waiting.
+
+    Unlike an fsync it consumes no write error: a failure stays recorded for the
+    fsync that commits the file, which then reports it.
+    """
+    if _sync_file_range is not None:
+        _sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE)
 
 
 class FilesystemWriter:
@@ -64,8 +74,6 @@ class FilesystemWriter:
         self._path = path  # where the file is now, on disk
         self._resolve = resolve
         self._unsynced = 0
-        self._syncing: asyncio.Future[None] | None = None
-        self._sync_error: BaseException | None = None
 
     @property
     def size(self) -> int:
@@ -76,56 +84,35 @@ class FilesystemWriter:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
+        self._size += len(data)
+        self._unsynced += len(data)
+        if self._unsynced >= WRITEBACK_EVERY:
+            self._kick_writeback()
 
-    def _check_sync(self) -> None:
-        """Surface a failed background write-back (EIO is reported only once)."""
-        if self._syncing is not None and self._syncing.done():
-            if not self._syncing.cancelled() and self._syncing.exception() is not None:
-                self._sync_error = self._syncing.exception()
-            self._syncing = None
-        if self._sync_error is not None:
-            raise OSError(f"background write-back failed: {self._sync_error}")
+    def _kick_writeback(self) -> None:
+        _start_writeback(self._fd, self._size - self._unsynced, self._unsynced)
+        self._unsynced = 0
 
     async def write(self, data: bytes) -> None:
-        self._check_sync()
         if len(data) >= 256 * 1024:
             await anyio.to_thread.run_sync(self._write_all, data)
         else:
             self._write_all(data)
-        self._size += len(data)
-        self._unsynced += len(data)
-        if self._unsynced >= SYNC_EVERY and (self._syncing is None or self._syncing.done()):
-            self._unsynced = 0
-            # A duplicate descriptor of its own, so closing the writer need not wait.
-            self._syncing = asyncio.ensure_future(
-                anyio.to_thread.run_sync(_datasync_and_close, os.dup(self._fd))
-            )
-
-    async def _settle(self) -> None:
-        """Wait for a background sync (before truncating or a final fsync)."""
-        if self._syncing is not None:
-            await asyncio.gather(self._syncing, return_exceptions=True)
-            self._check_sync()
-
-    def write_sync(self, data: bytes | memoryview) -> None:
-        """For callers already on a worker thread (hash and write in one hop)."""
-        self._write_all(data)
-        self._size += len(data)
 
     async def truncate(self, size: int) -> None:
-        await self._settle()
         os.ftruncate(self._fd, size)
         os.lseek(self._fd, size, os.SEEK_SET)
         self._size = size
+        self._unsynced = 0
 
     async def commit(self, move_to: str | None = None) -> None:
-        await self._settle()
         dest = self._resolve(move_to) if move_to is not None else None
         # One worker-thread hop for the whole publish: content, rename, directory.
         await anyio.to_thread.run_sync(self._commit_sync, dest)
 
     def _commit_sync(self, dest: str | None) -> None:
         os.fsync(self._fd)
+        self._unsynced = 0
         if dest is None:
             return
         _makedirs_durable(os.path.dirname(dest))
@@ -134,9 +121,14 @@ class FilesystemWriter:
         self._path = dest
 
     async def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if self._fd < 0:
+            return
+        if self._unsynced >= SMALL_INLINE:
+            # A chunk of a longer upload: start its write-back now, so the fsync
+            # that finishes the upload has little left to wait for.
+            await anyio.to_thread.run_sync(self._kick_writeback)
+        os.close(self._fd)
+        self._fd = -1
 
 
 class FilesystemDriver:

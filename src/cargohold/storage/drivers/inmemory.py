@@ -31,9 +31,6 @@ class InMemoryWriter:
         self._driver.files[self._path] += data
         self._driver.mtimes[self._path] = time.time()
 
-    def write_sync(self, data: bytes | memoryview) -> None:
-        self._driver.files[self._path] += bytes(data)
-
     async def truncate(self, size: int) -> None:
         del self._driver.files[self._path][size:]
 
