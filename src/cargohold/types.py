@@ -23,6 +23,13 @@ MAX_NAME_LENGTH = 255
 # Algorithms we verify, and the length of their hex encoding.
 ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
 _HEX_RE = re.compile(r"^[a-f0-9]+$")
+_COUNT_RE = re.compile(r"^[0-9]{1,18}$")
+
+
+def is_count(text: str) -> bool:
+    """ASCII decimal digits that fit in 64 bits: ``str.isdigit`` also accepts
+    Unicode digits and numbers too long for ``int()``."""
+    return bool(_COUNT_RE.match(text))
 
 
 @dataclass(frozen=True, slots=True)

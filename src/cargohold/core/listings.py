@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from cargohold.errors import NameUnknown, PaginationInvalid
 from cargohold.formats.manifests import OCI_INDEX
 from cargohold.metadata.store import MetadataStore
-from cargohold.types import Digest
+from cargohold.types import Digest, is_count
 
 MAX_PAGE = 10_000
-_DIGITS = re.compile(r"^[0-9]{1,18}$")
 CATALOG_DEFAULT_PAGE = 1_000
 
 
@@ -26,7 +24,7 @@ def page_size(raw: str | None, default: int | None) -> int | None:
     """The ``n`` query parameter: a non-negative integer, capped at `MAX_PAGE`."""
     if raw is None or raw == "":
         return default
-    if not _DIGITS.match(raw):
+    if not is_count(raw):
         raise PaginationInvalid(f"n must be a non-negative integer, got {raw[:50]!r}")
     return min(int(raw), MAX_PAGE)
 

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import re
 import time
 import uuid
 import weakref
@@ -34,7 +33,7 @@ from cargohold.errors import (
 from cargohold.metadata.store import MetadataStore
 from cargohold.storage import layout
 from cargohold.storage.driver import FileWriter, PathBusy, PathNotFound, StorageDriver
-from cargohold.types import Digest
+from cargohold.types import Digest, is_count
 
 MAX_LIVE_UPLOADS = 4096
 
@@ -300,9 +299,6 @@ class Uploads:
         return live.size
 
 
-_DIGITS = re.compile(r"^[0-9]{1,18}$")
-
-
 def parse_content_range(value: str) -> tuple[int, int]:
     """``"0-1023"`` (or ``"bytes 0-1023"``/``"bytes=0-1023"``) to ``(0, 1023)``."""
     text = value.strip()
@@ -311,6 +307,6 @@ def parse_content_range(value: str) -> tuple[int, int]:
             text = text[len(prefix) :]
     text = text.split("/", 1)[0]
     first, sep, last = text.partition("-")
-    if not sep or not _DIGITS.match(first) or not _DIGITS.match(last):
+    if not sep or not is_count(first) or not is_count(last):
         raise BlobUploadInvalid(f"malformed Content-Range {value[:100]!r}")
     return int(first), int(last)

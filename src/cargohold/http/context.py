@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 
 from cargohold.core.registry import Registry
 from cargohold.errors import SizeInvalid
-from cargohold.types import check_name
-
-_DIGITS = re.compile(r"^[0-9]{1,18}$")
+from cargohold.types import check_name, is_count
 
 
 def registry(request: Request) -> Registry:
@@ -34,7 +31,7 @@ def content_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
         return None
-    if not _DIGITS.match(raw.strip()):
+    if not is_count(raw.strip()):
         raise SizeInvalid(f"invalid Content-Length {raw[:50]!r}")
     return int(raw)
 

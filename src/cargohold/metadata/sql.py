@@ -265,23 +265,31 @@ class SqlMetadataStore:
         result: tuple[Any, ...] | None = cursor.fetchone()
         return result
 
-    def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        for attempt in range(3):
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """Run a write transaction, again if a concurrent writer inserted the same
+        row first (PostgreSQL); the retry sees that row."""
+        conflicts = (IntegrityError, self.engine.dialect.loaded_dbapi.IntegrityError)
+        for tries in range(3):
             try:
-                # SQLite takes one writer at a time anyway; queueing here, not in its
-                # busy handler (which sleeps up to 100 ms between tries), keeps
-                # concurrent pushes from stalling each other.
-                with (
-                    self._write_lock,
-                    self.engine.connect().execution_options(cargohold_write=True) as conn,
-                    conn.begin(),
-                ):
-                    return fn(conn, *args)
-            except IntegrityError:
-                # A concurrent writer inserted the same row first; the retry sees it.
-                if attempt == 2:
+                return attempt()
+            except conflicts:
+                if tries == 2:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        def attempt() -> T:
+            # SQLite takes one writer at a time anyway; queueing here, not in its
+            # busy handler (which sleeps up to 100 ms between tries), keeps
+            # concurrent pushes from stalling each other.
+            with (
+                self._write_lock,
+                self.engine.connect().execution_options(cargohold_write=True) as conn,
+                conn.begin(),
+            ):
+                return fn(conn, *args)
+
+        return self._retrying(attempt)
 
     def _write_raw(self, fn: Callable[..., T], *args: Any) -> T:
         """A write transaction straight on the DBAPI connection, for the push path.
@@ -290,8 +298,8 @@ class SqlMetadataStore:
         here, five times the statements themselves; the hot writes (blob links,
         manifests, tags) use prebuilt statements compiled once per dialect.
         """
-        integrity_error = self.engine.dialect.loaded_dbapi.IntegrityError
-        for attempt in range(3):
+
+        def attempt() -> T:
             with self._write_lock:
                 raw = self.engine.raw_connection()
                 try:
@@ -306,13 +314,10 @@ class SqlMetadataStore:
                     except BaseException:
                         dbapi.rollback()
                         raise
-                except integrity_error:
-                    # A concurrent writer inserted the same row first; the retry sees it.
-                    if attempt == 2:
-                        raise
                 finally:
                     raw.close()
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        return self._retrying(attempt)
 
     async def _submit(self, fn: Callable[[Any], T]) -> T:
         """Run a push-path write. On SQLite, writes that arrive while a transaction
@@ -404,16 +409,6 @@ class SqlMetadataStore:
         return conn.execute(
             select(t.repositories.c.id).where(t.repositories.c.name == name)
         ).scalar_one_or_none()
-
-    def _ensure_repo(self, conn: Connection, name: str) -> int:
-        repo_id = self._repo_id(conn, name)
-        if repo_id is not None:
-            return repo_id
-        stmt = self._insert_ignore(t.repositories).values(name=name, created_at=_now())
-        conn.execute(stmt.on_conflict_do_nothing())
-        repo_id = self._repo_id(conn, name)
-        assert repo_id is not None
-        return repo_id
 
     async def repository_exists(self, name: str) -> bool:
         return await self._fetchone(_REPO_ID, repo=name) is not None

@@ -8,7 +8,7 @@ import re
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from cargohold.errors import RangeInvalid
+from cargohold.errors import BlobUnknown, RangeInvalid
 from cargohold.http.context import registry, repository
 from cargohold.types import Digest
 
@@ -69,15 +69,14 @@ async def get_blob(request: Request) -> Response:
         _range_or_none(request, location.size)
         try:
             stat = os.stat(location.local_path)
-        except FileNotFoundError:
-            stat = None
-        if stat is not None:
-            return BlobFileResponse(
-                location.local_path,
-                stat_result=stat,
-                headers=headers,
-                media_type="application/octet-stream",
-            )
+        except FileNotFoundError:  # removed since locate(): gone, not half-sent
+            raise BlobUnknown(detail={"digest": str(digest)}) from None
+        return BlobFileResponse(
+            location.local_path,
+            stat_result=stat,
+            headers=headers,
+            media_type="application/octet-stream",
+        )
     headers["Content-Length"] = str(location.size)
     return StreamingResponse(
         reg.blobs.read(location), headers=headers, media_type="application/octet-stream"
