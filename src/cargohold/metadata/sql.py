@@ -16,6 +16,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -176,6 +177,24 @@ def _later(column: Any, at: datetime) -> Any:
     return case((column.is_(None), at), (column < at, at), else_=column)
 
 
+def _enable_wal(cursor: Any, patience: float = 30.0) -> None:
+    """Switch a new database to WAL, waiting out other processes doing the same.
+
+    Changing the journal mode needs an exclusive lock, and SQLite answers BUSY at
+    once (without its busy handler) when two workers open a fresh database together.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -191,7 +210,7 @@ def make_engine(url: str) -> Engine:
         # Let us issue BEGIN ourselves (pysqlite's implicit transactions defer locks).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
         cursor.execute("PRAGMA busy_timeout=30000")
