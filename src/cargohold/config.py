@@ -61,6 +61,28 @@ class LimitSettings(_Section):
     )
 
 
+class AuthSettings(_Section):
+    anonymous_pull: bool = Field(True, description="let anonymous clients pull public repositories")
+    service: str = Field("cargohold", description="the token service name (JWT audience)")
+    issuer: str = Field("cargohold", description="the JWT issuer")
+    token_ttl_seconds: int = Field(300, ge=60, description="lifetime of registry bearer tokens")
+    refresh_ttl_seconds: int = Field(
+        30 * 24 * 3600, ge=60, description="lifetime of refresh tokens (docker's identity token)"
+    )
+    login_password_ttl_seconds: int = Field(
+        12 * 3600, ge=60, description="lifetime of `get-login-password` passwords"
+    )
+    failure_limit: int = Field(
+        10, ge=1, description="failed logins per account and address before 429"
+    )
+    failure_window_seconds: int = Field(300, ge=1, description="window for failure_limit")
+    bootstrap_admin: str | None = Field(
+        None,
+        description="USER:PASSWORD of an administrator created at first start "
+        "(prefer `cargohold admin create`)",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CARGOHOLD_", env_nested_delimiter="__", frozen=True, extra="forbid"
@@ -71,6 +93,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     metadata: MetadataSettings = MetadataSettings()
     limits: LimitSettings = LimitSettings()
+    auth: AuthSettings = AuthSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -9,7 +9,8 @@ named after the code::
     │   ├── BlobUnknown            BLOB_UNKNOWN
     │   ├── BlobUploadUnknown      BLOB_UPLOAD_UNKNOWN
     │   ├── ManifestUnknown        MANIFEST_UNKNOWN
-    │   └── NameUnknown            NAME_UNKNOWN
+    │   ├── NameUnknown            NAME_UNKNOWN
+    │   └── ResourceUnknown        NOT_FOUND (users, organisations, robots, tokens)
     ├── Invalid
     │   ├── BlobUploadInvalid      BLOB_UPLOAD_INVALID
     │   │   └── RangeInvalid       BLOB_UPLOAD_INVALID (416)
@@ -20,11 +21,13 @@ named after the code::
     │   ├── SizeInvalid            SIZE_INVALID
     │   │   └── ManifestTooLarge   SIZE_INVALID (413)
     │   ├── TagInvalid             TAG_INVALID
-    │   └── PaginationInvalid      PAGINATION_NUMBER_INVALID
+    │   ├── PaginationInvalid      PAGINATION_NUMBER_INVALID
+    │   └── RequestInvalid         INVALID_REQUEST (management API, token requests)
     ├── Unauthorized               UNAUTHORIZED
     ├── Denied                     DENIED
     ├── Unsupported                UNSUPPORTED
     │   └── RouteUnknown           UNSUPPORTED (404)
+    ├── Conflict                   CONFLICT (a name already taken)
     ├── TooManyRequests            TOO_MANY_REQUESTS
     └── Unavailable                UNAVAILABLE
 """
@@ -143,6 +146,21 @@ class Denied(RegistryError):
     message = "requested access to the resource is denied"
 
 
+class ResourceUnknown(NotFound):
+    code = "NOT_FOUND"
+    message = "not found"
+
+
+class RequestInvalid(Invalid):
+    code = "INVALID_REQUEST"
+    message = "invalid request"
+
+
+class Conflict(RegistryError):
+    code = "CONFLICT"
+    message = "already exists"
+
+
 class Unsupported(RegistryError):
     code = "UNSUPPORTED"
     message = "the operation is unsupported"
@@ -168,6 +186,7 @@ __all__ = [
     "BlobUnknown",
     "BlobUploadInvalid",
     "BlobUploadUnknown",
+    "Conflict",
     "Denied",
     "DigestInvalid",
     "Invalid",
@@ -181,6 +200,8 @@ __all__ = [
     "PaginationInvalid",
     "RangeInvalid",
     "RegistryError",
+    "RequestInvalid",
+    "ResourceUnknown",
     "RouteUnknown",
     "SizeInvalid",
     "TagInvalid",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from cargohold.config import Settings
 from cargohold.core.registry import Registry
+from cargohold.metadata.accounts_sql import SqlAccountStore
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.storage.factory import make_driver
 
 
 def build_registry(settings: Settings) -> Registry:
-    return Registry.build(make_driver(settings), SqlMetadataStore(settings.metadata_url), settings)
+    store = SqlMetadataStore(settings.metadata_url)
+    return Registry.build(make_driver(settings), store, SqlAccountStore(store), settings)

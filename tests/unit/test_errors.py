@@ -38,6 +38,9 @@ EXPECTED_STATUS = {
     "PaginationInvalid": 400,
     "TagInvalid": 400,
     "Unavailable": 503,
+    "Conflict": 409,
+    "ResourceUnknown": 404,
+    "RequestInvalid": 400,
 }
 
 

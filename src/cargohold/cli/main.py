@@ -75,5 +75,16 @@ def show_config(config: str | None) -> None:
     click.echo(_settings(config).model_dump_json(indent=2))
 
 
+def _register() -> None:
+    from cargohold.cli.accounts import COMMANDS
+    from cargohold.cli.admin import admin
+
+    main.add_command(admin)
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from cargohold.errors import NameUnknown, PaginationInvalid
@@ -45,12 +46,31 @@ class Listings:
         more = n is not None and len(items) > n
         return Page(items[:n] if n is not None else items, more)
 
-    async def catalog(self, n: int | None, last: str | None) -> Page:
+    async def catalog(
+        self,
+        n: int | None,
+        last: str | None,
+        visible: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> Page:
+        """Repository names after ``last``; with ``visible``, only those it accepts
+        (pages are filled from further rows, so a hidden name leaves no gap)."""
         limit = CATALOG_DEFAULT_PAGE if n is None else n
         if limit == 0:
             return Page([], False)
-        items = await self._store.list_repositories(last, limit + 1)
-        return Page(items[:limit], len(items) > limit)
+        if visible is None:
+            items = await self._store.list_repositories(last, limit + 1)
+            return Page(items[:limit], len(items) > limit)
+        found: list[str] = []
+        while True:
+            batch = await self._store.list_repositories(last, max(limit + 1, 100))
+            for name in batch:
+                if await visible(name):
+                    found.append(name)
+                    if len(found) > limit:
+                        return Page(found[:limit], True)
+            if len(batch) < max(limit + 1, 100):
+                return Page(found, False)
+            last = batch[-1]
 
     async def referrers(self, repository: str, subject: Digest, artifact_type: str | None) -> bytes:
         """An OCI image index of the manifests whose subject is ``subject``."""

@@ -2,44 +2,89 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import secrets
+from dataclasses import dataclass, field
 
+from cargohold.auth.tokens import TokenSigner, generate_private_key_pem
 from cargohold.config import Settings
+from cargohold.core.access import Access
+from cargohold.core.accounts import Accounts
 from cargohold.core.blobs import Blobs
 from cargohold.core.listings import Listings
 from cargohold.core.manifests import Manifests
 from cargohold.core.uploads import Uploads
 from cargohold.core.usage import PullRecorder
+from cargohold.errors import Conflict
+from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.storage.driver import StorageDriver
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Registry:
+    settings: Settings
     driver: StorageDriver
     store: MetadataStore
+    account_store: AccountStore
     blobs: Blobs
     uploads: Uploads
     manifests: Manifests
     listings: Listings
     pulls: PullRecorder
+    access: Access
+    accounts: Accounts
+    signer: TokenSigner | None = field(default=None)
 
     @classmethod
-    def build(cls, driver: StorageDriver, store: MetadataStore, settings: Settings) -> Registry:
+    def build(
+        cls,
+        driver: StorageDriver,
+        store: MetadataStore,
+        account_store: AccountStore,
+        settings: Settings,
+    ) -> Registry:
         limits = settings.limits
+        access = Access(account_store, store, settings.auth)
         return cls(
+            settings=settings,
             driver=driver,
             store=store,
+            account_store=account_store,
             blobs=Blobs(driver, store),
             uploads=Uploads(driver, store, limits.upload_chunk_bytes),
             manifests=Manifests(driver, store, limits.max_manifest_bytes),
             listings=Listings(store),
             pulls=PullRecorder(store, limits.stats_flush_seconds),
+            access=access,
+            accounts=Accounts(account_store, access, settings.auth),
         )
 
     async def open(self) -> None:
         await self.store.create_schema()
+        key_id, pem = await self.account_store.signing_key(
+            secrets.token_hex(8), generate_private_key_pem()
+        )
+        auth = self.settings.auth
+        self.signer = TokenSigner(key_id, pem, auth.issuer, auth.service)
+        await self._bootstrap_admin()
         self.pulls.start()
+
+    async def _bootstrap_admin(self) -> None:
+        spec = self.settings.auth.bootstrap_admin
+        if not spec or await self.account_store.any_user():
+            return
+        name, sep, password = spec.partition(":")
+        if not sep:
+            log.error("auth.bootstrap_admin must be USER:PASSWORD; no administrator created")
+            return
+        try:
+            await self.accounts.create_user(None, name, password, admin=True)
+            log.info("created the administrator %r from auth.bootstrap_admin", name)
+        except Conflict:
+            pass  # another worker made it first
 
     async def close(self) -> None:
         await self.pulls.stop()

@@ -20,7 +20,11 @@ from starlette.types import Receive, Scope, Send
 from cargohold.config import Settings
 from cargohold.core.registry import Registry
 from cargohold.errors import RegistryError, RouteUnknown, Unsupported
+from cargohold.http.api.routes import PREFIX as API_PREFIX
+from cargohold.http.api.routes import dispatch as api_dispatch
+from cargohold.http.auth import TokenCache, authorize
 from cargohold.http.errors import error_body, error_response
+from cargohold.http.route_names import TOKEN
 from cargohold.http.routes import ROUTES, match
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,7 @@ class RegistryApp:
         self.state = SimpleNamespace(
             registry=registry,
             base_url=settings.http.base_url.rstrip("/") if settings.http.base_url else None,
+            token_cache=TokenCache(),
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -64,6 +69,8 @@ class RegistryApp:
         await response(scope, receive, send)
 
     async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
+        if scope["path"].startswith(API_PREFIX + "/"):
+            return await api_dispatch(Request(scope, receive))
         found = match(scope["path"])
         if found is None:
             raise RouteUnknown(f"no such endpoint: {scope['path'][:200]}")
@@ -75,7 +82,10 @@ class RegistryApp:
         if handler is None:
             raise Unsupported(f"method {method} is not supported on {found.route}")
         scope["path_params"] = found.params
-        return await handler(Request(scope, receive))
+        request = Request(scope, receive)
+        if found.route != TOKEN:
+            await authorize(request, found.route)
+        return await handler(request)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -24,6 +24,7 @@ STATUS: dict[type[e.RegistryError], int] = {
     e.Unsupported: 405,
     e.RouteUnknown: 404,
     e.TooManyRequests: 429,
+    e.Conflict: 409,
     e.Unavailable: 503,
 }
 

@@ -14,18 +14,21 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold.http import token
 from cargohold.http.oci import base, blobs, listings, manifests, uploads
+from cargohold.http.route_names import (
+    BASE,
+    BLOB,
+    CATALOG,
+    MANIFEST,
+    REFERRERS,
+    TAGS,
+    TOKEN,
+    UPLOAD,
+    UPLOAD_START,
+)
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-BASE = "base"
-CATALOG = "catalog"
-TAGS = "tags"
-MANIFEST = "manifest"
-BLOB = "blob"
-UPLOAD_START = "upload-start"
-UPLOAD = "upload"
-REFERRERS = "referrers"
 
 ROUTES: dict[str, dict[str, Handler]] = {
     BASE: {"GET": base.version_check},
@@ -46,6 +49,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
         "DELETE": uploads.cancel_upload,
     },
     REFERRERS: {"GET": listings.referrers},
+    TOKEN: {"GET": token.get_token, "POST": token.post_token},
 }
 
 
@@ -65,6 +69,8 @@ def _split(rest: str, word: str, key: str) -> dict[str, str] | None:
 
 def match(path: str) -> Match | None:
     if not path.startswith("/v2/"):
+        if path == "/token":
+            return Match(TOKEN, {})
         return None
     rest = path[4:]
     if rest == "":

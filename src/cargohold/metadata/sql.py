@@ -39,6 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from cargohold.metadata import account_tables as _account_tables  # noqa: F401  (one schema)
 from cargohold.metadata import tables as t
 from cargohold.metadata.store import (
     ManifestRecord,

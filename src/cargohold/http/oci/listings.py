@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from cargohold.core.listings import page_size
 from cargohold.formats.manifests import OCI_INDEX
+from cargohold.http.auth import visible_to
 from cargohold.http.context import query, registry, repository, url
 from cargohold.types import Digest, check_name, check_tag
 
@@ -45,7 +46,7 @@ async def catalog(request: Request) -> Response:
     last = query(request, "last")
     if last is not None:
         check_name(last)
-    page = await registry(request).listings.catalog(n, last)
+    page = await registry(request).listings.catalog(n, last, await visible_to(request))
     headers = {}
     if page.more and page.items:
         headers = _next_link(request, "/v2/_catalog", n, page.items[-1])

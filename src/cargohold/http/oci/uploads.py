@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from cargohold.core.uploads import UploadStatus, parse_content_range
 from cargohold.errors import DigestInvalid
+from cargohold.http.auth import may, may_mount_anywhere
 from cargohold.http.context import body, content_length, query, registry, repository, url
 from cargohold.types import Digest, check_name
 
@@ -49,7 +50,10 @@ async def start_upload(request: Request) -> Response:
         source = query(request, "from")
         if source is not None:
             check_name(source)
-        if await reg.blobs.mount(name, digest, source):
+            allowed = await may(request, source, "pull")
+        else:
+            allowed = await may_mount_anywhere(request)
+        if allowed and await reg.blobs.mount(name, digest, source):
             return _created(request, name, digest)
         # Not mountable: the spec says to fall back to a regular upload session.
     raw_digest = query(request, "digest")

@@ -1,0 +1,1 @@
+"""Authentication building blocks with no storage: hashing, secrets, scopes, JWTs."""

@@ -1,0 +1,93 @@
+"""``cargohold admin``: local operator commands that work on the data directly.
+
+They need no running server and no login: whoever can read the registry's data
+directory and database is already its operator. This is how the first
+administrator is made (there is no default password).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+from cargohold.config import Settings
+from cargohold.core.registry import Registry
+from cargohold.errors import RegistryError
+
+T = TypeVar("T")
+
+config_option = click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    envvar="CARGOHOLD_CONFIG",
+    help="TOML configuration file.",
+)
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False), help="The registry's data directory."
+)
+
+
+def run_local(settings: Settings, action: Callable[[Registry], Awaitable[T]]) -> T:
+    from cargohold.services import build_registry
+
+    async def main() -> T:
+        registry = build_registry(settings)
+        await registry.store.create_schema()
+        try:
+            return await action(registry)
+        finally:
+            await registry.store.close()
+
+    try:
+        return asyncio.run(main())
+    except RegistryError as exc:
+        raise click.ClickException(exc.text) from exc
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@click.group()
+def admin() -> None:
+    """Operator commands on the local data (no server needed)."""
+
+
+@admin.command("create")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@config_option
+@data_dir_option
+def create(username: str, password_stdin: bool, config: str | None, data_dir: str | None) -> None:
+    """Create an administrator."""
+    from cargohold.cli.main import _settings
+
+    settings = _settings(config, data_dir=data_dir)
+    password = read_password(password_stdin)
+    run_local(settings, lambda reg: reg.accounts.create_user(None, username, password, admin=True))
+    click.echo(f"created administrator {username}")
+
+
+@admin.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@config_option
+@data_dir_option
+def set_password(
+    username: str, password_stdin: bool, config: str | None, data_dir: str | None
+) -> None:
+    """Reset a user's password (every token issued from the old one stops working)."""
+    from cargohold.cli.main import _settings
+
+    settings = _settings(config, data_dir=data_dir)
+    password = read_password(password_stdin)
+    run_local(settings, lambda reg: reg.accounts.set_password(None, username, password))
+    click.echo(f"password changed for {username}")

@@ -1,0 +1,118 @@
+"""Request and response bodies of the management API; they also make its OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Visibility = Literal["public", "private"]
+
+
+class UserCreate(_Body):
+    name: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    admin: bool = False
+
+
+class PasswordChange(_Body):
+    password: str = Field(max_length=1024)
+
+
+class User(_Body):
+    name: str
+    admin: bool
+    created_at: datetime
+
+
+class OrgCreate(_Body):
+    name: str = Field(max_length=64)
+    default_visibility: Visibility = "public"
+
+
+class Namespace(_Body):
+    name: str
+    kind: Literal["user", "org"]
+    default_visibility: Visibility
+    created_at: datetime
+
+
+class NamespaceUpdate(_Body):
+    default_visibility: Visibility
+
+
+class MemberSet(_Body):
+    role: Literal["owner", "maintainer", "reader"]
+
+
+class Member(_Body):
+    username: str
+    role: str
+
+
+class TokenCreate(_Body):
+    name: str = Field(max_length=200)
+    scopes: list[str] | None = Field(
+        None, max_length=50, description="REPOSITORY-PATTERN:ACTIONS items; none: all your rights"
+    )
+    expires_in_days: int | None = Field(None, ge=1, le=3650)
+
+
+class Token(_Body):
+    id: str
+    name: str
+    kind: str
+    scopes: list[str] | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    secret: str | None = Field(None, description="only in the response that creates it")
+
+
+class LoginPasswordRequest(_Body):
+    ttl_seconds: int | None = Field(None, ge=60)
+
+
+class LoginPassword(_Body):
+    username: str
+    password: str
+    expires_at: datetime
+
+
+class RobotCreate(_Body):
+    name: str = Field(max_length=64)
+    scopes: list[str] = Field(max_length=50)
+    expires_in_days: int | None = Field(None, ge=1, le=3650)
+    description: str = Field("", max_length=500)
+
+
+class Robot(_Body):
+    name: str
+    namespace: str
+    description: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    secret: str | None = Field(None, description="only in the response that creates it")
+
+
+class RepositoryVisibility(_Body):
+    visibility: Visibility
+
+
+class Repository(_Body):
+    name: str
+    visibility: Visibility
+
+
+class Me(_Body):
+    name: str
+    kind: str
+    admin: bool

@@ -1,0 +1,254 @@
+"""The management API's route table and its OpenAPI document, from one list."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cargohold import __version__
+from cargohold.errors import RouteUnknown, Unsupported
+from cargohold.http.api import handlers as h
+from cargohold.http.api import models as m
+
+PREFIX = "/api/v1"
+_SEGMENT = r"[^/]+"
+_REPO = r".+"
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    method: str
+    path: str  # OpenAPI template: /users/{user}
+    handler: Callable[[Request], Awaitable[Response]]
+    summary: str
+    request: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    many: bool = False
+    status: int = 200
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        def group(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return f"(?P<{name}>{_REPO if name == 'name' else _SEGMENT})"
+
+        return re.compile("^" + re.sub(r"\{(\w+)\}", group, self.path) + "$")
+
+
+R = ApiRoute
+API: list[ApiRoute] = [
+    R("GET", "/me", h.me, "Who the credentials belong to", response=m.Me),
+    R(
+        "POST",
+        "/users",
+        h.create_user,
+        "Create a user (administrators)",
+        m.UserCreate,
+        m.User,
+        status=201,
+    ),
+    R("GET", "/users", h.list_users, "List users (administrators)", response=m.User, many=True),
+    R("GET", "/users/{user}", h.get_user, "Show a user", response=m.User),
+    R("DELETE", "/users/{user}", h.delete_user, "Delete a user (administrators)", status=204),
+    R(
+        "PUT",
+        "/users/{user}/password",
+        h.change_password,
+        "Change a password",
+        m.PasswordChange,
+        status=204,
+    ),
+    R(
+        "POST",
+        "/orgs",
+        h.create_org,
+        "Create an organisation you own",
+        m.OrgCreate,
+        m.Namespace,
+        status=201,
+    ),
+    R("GET", "/orgs", h.list_orgs, "Organisations you belong to", response=m.Namespace, many=True),
+    R("DELETE", "/orgs/{org}", h.delete_org, "Delete an organisation (owners)", status=204),
+    R("GET", "/orgs/{org}/members", h.list_members, "List members", response=m.Member, many=True),
+    R(
+        "PUT",
+        "/orgs/{org}/members/{user}",
+        h.set_member,
+        "Add a member or change its role",
+        m.MemberSet,
+        m.Member,
+    ),
+    R("DELETE", "/orgs/{org}/members/{user}", h.remove_member, "Remove a member", status=204),
+    R(
+        "PATCH",
+        "/namespaces/{namespace}",
+        h.update_namespace,
+        "Set the default visibility of new repositories",
+        m.NamespaceUpdate,
+        status=204,
+    ),
+    R(
+        "POST",
+        "/namespaces/{namespace}/robots",
+        h.create_robot,
+        "Create a robot account; its secret is shown once",
+        m.RobotCreate,
+        m.Robot,
+        status=201,
+    ),
+    R(
+        "GET",
+        "/namespaces/{namespace}/robots",
+        h.list_robots,
+        "List robot accounts",
+        response=m.Robot,
+        many=True,
+    ),
+    R(
+        "DELETE",
+        "/robots/{robot}",
+        h.delete_robot,
+        "Delete a robot and revoke its secret",
+        status=204,
+    ),
+    R(
+        "POST",
+        "/tokens",
+        h.create_token,
+        "Create a personal access token; shown once",
+        m.TokenCreate,
+        m.Token,
+        status=201,
+    ),
+    R(
+        "GET",
+        "/tokens",
+        h.list_tokens,
+        "List your tokens and login passwords",
+        response=m.Token,
+        many=True,
+    ),
+    R("DELETE", "/tokens/{token}", h.revoke_token, "Revoke a token or login password", status=204),
+    R(
+        "POST",
+        "/login-password",
+        h.login_password,
+        "A docker login password valid for 12 hours",
+        m.LoginPasswordRequest,
+        m.LoginPassword,
+        status=201,
+    ),
+    R(
+        "GET",
+        "/repositories/{name}",
+        h.get_repository,
+        "Show a repository's visibility",
+        response=m.Repository,
+    ),
+    R(
+        "PUT",
+        "/repositories/{name}/visibility",
+        h.set_repository_visibility,
+        "Make a repository public or private",
+        m.RepositoryVisibility,
+        m.Repository,
+    ),
+]
+_COMPILED = [(route, route.pattern) for route in API]
+
+
+async def dispatch(request: Request) -> Response:
+    path = request.url.path[len(PREFIX) :]
+    if path == "/openapi.json":
+        return Response(json.dumps(openapi()).encode(), media_type="application/json")
+    methods = []
+    for route, pattern in _COMPILED:
+        found = pattern.match(path)
+        if found is None:
+            continue
+        if route.method == request.method:
+            request.scope["path_params"] = found.groupdict()
+            return await route.handler(request)
+        methods.append(route.method)
+    if methods:
+        raise Unsupported(
+            f"method {request.method} is not supported here; use {', '.join(methods)}"
+        )
+    raise RouteUnknown(f"no such endpoint: {request.url.path[:200]}")
+
+
+def openapi() -> dict[str, object]:
+    paths: dict[str, dict[str, object]] = {}
+    schemas: dict[str, object] = {}
+    error = {"$ref": "#/components/schemas/Errors"}
+
+    def ref(model: type[BaseModel]) -> dict[str, object]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    for route in API:
+        op: dict[str, object] = {
+            "summary": route.summary,
+            "operationId": route.handler.__name__,
+            "parameters": [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                for p in re.findall(r"\{(\w+)\}", route.path)
+            ],
+            "responses": {
+                "401": {
+                    "description": "not authenticated",
+                    "content": {"application/json": {"schema": error}},
+                },
+                "403": {
+                    "description": "not allowed",
+                    "content": {"application/json": {"schema": error}},
+                },
+            },
+        }
+        if route.request is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(route.request)}},
+            }
+        ok: dict[str, object] = {"description": "success"}
+        if route.response is not None:
+            schema: dict[str, object] = ref(route.response)
+            if route.many:
+                schema = {"type": "array", "items": schema}
+            ok["content"] = {"application/json": {"schema": schema}}
+        op["responses"][str(route.status)] = ok  # type: ignore[index]
+        paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = op
+    schemas["Errors"] = {
+        "type": "object",
+        "properties": {
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                    "required": ["code", "message"],
+                },
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Cargohold management API", "version": __version__},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+        "security": [{"basic": []}, {"bearer": []}],
+        "paths": paths,
+    }

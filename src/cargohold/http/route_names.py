@@ -1,0 +1,11 @@
+"""Route names, as distribution names its routes (``RouteNameBlobUpload``)."""
+
+BASE = "base"
+CATALOG = "catalog"
+TAGS = "tags"
+MANIFEST = "manifest"
+BLOB = "blob"
+UPLOAD_START = "upload-start"
+UPLOAD = "upload"
+REFERRERS = "referrers"
+TOKEN = "token"

@@ -1,0 +1,484 @@
+"""`AccountStore` on SQL, sharing the registry metadata's engine and plumbing."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from cargohold.metadata import account_tables as a
+from cargohold.metadata.accounts import (
+    CredentialRecord,
+    MemberRecord,
+    NamespaceRecord,
+    RobotRecord,
+    ScopeGrant,
+    UserRecord,
+)
+from cargohold.metadata.sql import SqlMetadataStore, _dt, _Query
+
+_ANY_USER = _Query(select(a.users.c.name))
+_USER = _Query(select(*a.users.c).where(a.users.c.name == bindparam("name")))
+_CREDENTIAL = _Query(select(*a.credentials.c).where(a.credentials.c.id == bindparam("id")))
+_ROLE = _Query(
+    select(a.members.c.role).where(
+        a.members.c.namespace == bindparam("ns"), a.members.c.username == bindparam("user")
+    )
+)
+_PRIVATE = _Query(
+    select(a.repository_settings.c.private).where(a.repository_settings.c.name == bindparam("name"))
+)
+_NAMESPACE = _Query(select(*a.namespaces.c).where(a.namespaces.c.name == bindparam("name")))
+
+
+def _user(row: Any) -> UserRecord:
+    return UserRecord(
+        name=row[0],
+        password_hash=row[1],
+        is_admin=bool(row[2]),
+        created_at=_dt(row[3]),  # type: ignore[arg-type]
+        sessions_valid_after=_dt(row[4]),  # type: ignore[arg-type]
+    )
+
+
+def _namespace(row: Any) -> NamespaceRecord:
+    return NamespaceRecord(
+        name=row[0],
+        kind=row[1],
+        default_private=bool(row[2]),
+        created_at=_dt(row[3]),  # type: ignore[arg-type]
+    )
+
+
+def _scopes_json(scopes: tuple[ScopeGrant, ...] | None) -> str | None:
+    if scopes is None:
+        return None
+    return json.dumps([{"repository": s.repository, "actions": list(s.actions)} for s in scopes])
+
+
+def _credential(row: Any) -> CredentialRecord:
+    scopes = None
+    if row[5] is not None:
+        scopes = tuple(
+            ScopeGrant(str(s["repository"]), tuple(map(str, s["actions"])))
+            for s in json.loads(row[5])
+        )
+    return CredentialRecord(
+        id=row[0],
+        kind=row[1],
+        owner=row[2],
+        name=row[3],
+        secret_digest=row[4],
+        scopes=scopes,
+        created_at=_dt(row[6]),  # type: ignore[arg-type]
+        expires_at=_dt(row[7]),
+        revoked_at=_dt(row[8]),
+        parent_id=row[9],
+        last_used_at=_dt(row[10]),
+    )
+
+
+def _robot(row: Any) -> RobotRecord:
+    return RobotRecord(
+        name=row.name,
+        namespace=row.namespace,
+        description=row.description,
+        credential_id=row.credential_id,
+        created_at=_dt(row.created_at),  # type: ignore[arg-type]
+    )
+
+
+class SqlAccountStore:
+    def __init__(self, base: SqlMetadataStore) -> None:
+        self._base = base
+
+    async def _read(self, fn: Any) -> Any:
+        return await self._base._run(self._base._read, fn)
+
+    async def _write(self, fn: Any) -> Any:
+        return await self._base._run(self._base._write, fn)
+
+    # -- users and namespaces ---------------------------------------------------------
+
+    async def create_user(self, user: UserRecord, default_private: bool) -> bool:
+        def q(conn: Connection) -> bool:
+            if conn.execute(
+                select(a.namespaces.c.name).where(a.namespaces.c.name == user.name)
+            ).first():
+                return False
+            conn.execute(
+                insert(a.namespaces).values(
+                    name=user.name,
+                    kind="user",
+                    default_private=default_private,
+                    created_at=user.created_at,
+                )
+            )
+            conn.execute(
+                insert(a.users).values(
+                    name=user.name,
+                    password_hash=user.password_hash,
+                    is_admin=user.is_admin,
+                    created_at=user.created_at,
+                    sessions_valid_after=user.sessions_valid_after,
+                )
+            )
+            return True
+
+        try:
+            return bool(await self._write(q))
+        except IntegrityError:
+            return False
+
+    async def get_user(self, name: str) -> UserRecord | None:
+        row = await self._base._fetchone(_USER, name=name)
+        return None if row is None else _user(row)
+
+    async def list_users(self) -> list[UserRecord]:
+        def q(conn: Connection) -> list[UserRecord]:
+            return [_user(r) for r in conn.execute(select(*a.users.c).order_by(a.users.c.name))]
+
+        return list(await self._read(q))
+
+    async def count_users(self) -> int:
+        def q(conn: Connection) -> int:
+            return int(conn.execute(select(func.count()).select_from(a.users)).scalar_one())
+
+        return int(await self._read(q))
+
+    async def any_user(self) -> bool:
+        return await self._base._fetchone(_ANY_USER) is not None
+
+    async def update_user(
+        self,
+        name: str,
+        *,
+        password_hash: str | None = None,
+        is_admin: bool | None = None,
+        sessions_valid_after: datetime | None = None,
+    ) -> bool:
+        values: dict[str, Any] = {}
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        if is_admin is not None:
+            values["is_admin"] = is_admin
+        if sessions_valid_after is not None:
+            values["sessions_valid_after"] = sessions_valid_after
+        if not values:
+            return await self.get_user(name) is not None
+
+        def q(conn: Connection) -> bool:
+            return (
+                conn.execute(
+                    update(a.users).where(a.users.c.name == name).values(**values)
+                ).rowcount
+                > 0
+            )
+
+        return bool(await self._write(q))
+
+    async def delete_user(self, name: str) -> bool:
+        def q(conn: Connection) -> bool:
+            found = conn.execute(delete(a.users).where(a.users.c.name == name)).rowcount > 0
+            conn.execute(delete(a.namespaces).where(a.namespaces.c.name == name))
+            conn.execute(delete(a.members).where(a.members.c.username == name))
+            conn.execute(delete(a.credentials).where(a.credentials.c.owner == name))
+            return found
+
+        return bool(await self._write(q))
+
+    async def create_org(self, namespace: NamespaceRecord, owner: str) -> bool:
+        def q(conn: Connection) -> bool:
+            if conn.execute(
+                select(a.namespaces.c.name).where(a.namespaces.c.name == namespace.name)
+            ).first():
+                return False
+            conn.execute(
+                insert(a.namespaces).values(
+                    name=namespace.name,
+                    kind="org",
+                    default_private=namespace.default_private,
+                    created_at=namespace.created_at,
+                )
+            )
+            conn.execute(
+                insert(a.members).values(namespace=namespace.name, username=owner, role="owner")
+            )
+            return True
+
+        try:
+            return bool(await self._write(q))
+        except IntegrityError:
+            return False
+
+    async def get_namespace(self, name: str) -> NamespaceRecord | None:
+        row = await self._base._fetchone(_NAMESPACE, name=name)
+        return None if row is None else _namespace(row)
+
+    async def list_namespaces(self, kind: str | None = None) -> list[NamespaceRecord]:
+        def q(conn: Connection) -> list[NamespaceRecord]:
+            stmt = select(*a.namespaces.c).order_by(a.namespaces.c.name)
+            if kind is not None:
+                stmt = stmt.where(a.namespaces.c.kind == kind)
+            return [_namespace(r) for r in conn.execute(stmt)]
+
+        return list(await self._read(q))
+
+    async def set_namespace_default(self, name: str, private: bool) -> bool:
+        def q(conn: Connection) -> bool:
+            stmt = (
+                update(a.namespaces)
+                .where(a.namespaces.c.name == name)
+                .values(default_private=private)
+            )
+            return conn.execute(stmt).rowcount > 0
+
+        return bool(await self._write(q))
+
+    async def delete_org(self, name: str) -> bool:
+        def q(conn: Connection) -> bool:
+            found = (
+                conn.execute(
+                    delete(a.namespaces).where(
+                        a.namespaces.c.name == name, a.namespaces.c.kind == "org"
+                    )
+                ).rowcount
+                > 0
+            )
+            if found:
+                conn.execute(delete(a.members).where(a.members.c.namespace == name))
+            return found
+
+        return bool(await self._write(q))
+
+    # -- members ----------------------------------------------------------------------
+
+    async def member_role(self, namespace: str, username: str) -> str | None:
+        row = await self._base._fetchone(_ROLE, ns=namespace, user=username)
+        return None if row is None else str(row[0])
+
+    async def set_member(self, namespace: str, username: str, role: str | None) -> None:
+        def q(conn: Connection) -> None:
+            conn.execute(
+                delete(a.members).where(
+                    a.members.c.namespace == namespace, a.members.c.username == username
+                )
+            )
+            if role is not None:
+                conn.execute(
+                    insert(a.members).values(namespace=namespace, username=username, role=role)
+                )
+
+        await self._write(q)
+
+    async def list_members(self, namespace: str) -> list[MemberRecord]:
+        def q(conn: Connection) -> list[MemberRecord]:
+            stmt = (
+                select(*a.members.c)
+                .where(a.members.c.namespace == namespace)
+                .order_by(a.members.c.username)
+            )
+            return [MemberRecord(r.namespace, r.username, r.role) for r in conn.execute(stmt)]
+
+        return list(await self._read(q))
+
+    async def memberships(self, username: str) -> list[MemberRecord]:
+        def q(conn: Connection) -> list[MemberRecord]:
+            stmt = (
+                select(*a.members.c)
+                .where(a.members.c.username == username)
+                .order_by(a.members.c.namespace)
+            )
+            return [MemberRecord(r.namespace, r.username, r.role) for r in conn.execute(stmt)]
+
+        return list(await self._read(q))
+
+    # -- repositories -----------------------------------------------------------------
+
+    async def repository_private(self, name: str) -> bool | None:
+        row = await self._base._fetchone(_PRIVATE, name=name)
+        return None if row is None else bool(row[0])
+
+    async def set_repository_private(self, name: str, private: bool, *, only_new: bool) -> None:
+        def q(conn: Connection) -> None:
+            table = a.repository_settings
+            exists = conn.execute(select(table.c.name).where(table.c.name == name)).first()
+            if exists is None:
+                conn.execute(insert(table).values(name=name, private=private))
+            elif not only_new:
+                conn.execute(update(table).where(table.c.name == name).values(private=private))
+
+        try:
+            await self._write(q)
+        except IntegrityError:
+            if not only_new:
+                raise
+
+    # -- credentials ------------------------------------------------------------------
+
+    async def add_credential(self, cred: CredentialRecord) -> None:
+        def q(conn: Connection) -> None:
+            conn.execute(insert(a.credentials).values(**self._cred_values(cred)))
+
+        await self._write(q)
+
+    @staticmethod
+    def _cred_values(cred: CredentialRecord) -> dict[str, Any]:
+        return {
+            "id": cred.id,
+            "kind": cred.kind,
+            "owner": cred.owner,
+            "name": cred.name,
+            "secret_digest": cred.secret_digest,
+            "scopes": _scopes_json(cred.scopes),
+            "created_at": cred.created_at,
+            "expires_at": cred.expires_at,
+            "revoked_at": cred.revoked_at,
+            "parent_id": cred.parent_id,
+            "last_used_at": cred.last_used_at,
+        }
+
+    async def get_credential(self, cred_id: str) -> CredentialRecord | None:
+        row = await self._base._fetchone(_CREDENTIAL, id=cred_id)
+        return None if row is None else _credential(row)
+
+    async def list_credentials(self, owner: str, kind: str | None = None) -> list[CredentialRecord]:
+        def q(conn: Connection) -> list[CredentialRecord]:
+            stmt = select(*a.credentials.c).where(a.credentials.c.owner == owner)
+            if kind is not None:
+                stmt = stmt.where(a.credentials.c.kind == kind)
+            stmt = stmt.order_by(a.credentials.c.created_at, a.credentials.c.id)
+            return [_credential(r) for r in conn.execute(stmt)]
+
+        return list(await self._read(q))
+
+    async def revoke_credential(self, cred_id: str, at: datetime) -> bool:
+        def q(conn: Connection) -> bool:
+            stmt = (
+                update(a.credentials)
+                .where(a.credentials.c.id == cred_id, a.credentials.c.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+            return conn.execute(stmt).rowcount > 0
+
+        return bool(await self._write(q))
+
+    async def touch_credential(self, cred_id: str, at: datetime) -> None:
+        def q(conn: Connection) -> None:
+            conn.execute(
+                update(a.credentials).where(a.credentials.c.id == cred_id).values(last_used_at=at)
+            )
+
+        await self._write(q)
+
+    # -- robots -----------------------------------------------------------------------
+
+    async def add_robot(self, robot: RobotRecord, cred: CredentialRecord) -> bool:
+        def q(conn: Connection) -> bool:
+            if conn.execute(select(a.robots.c.name).where(a.robots.c.name == robot.name)).first():
+                return False
+            conn.execute(insert(a.credentials).values(**self._cred_values(cred)))
+            conn.execute(
+                insert(a.robots).values(
+                    name=robot.name,
+                    namespace=robot.namespace,
+                    description=robot.description,
+                    credential_id=robot.credential_id,
+                    created_at=robot.created_at,
+                )
+            )
+            return True
+
+        try:
+            return bool(await self._write(q))
+        except IntegrityError:
+            return False
+
+    async def get_robot(self, name: str) -> RobotRecord | None:
+        def q(conn: Connection) -> RobotRecord | None:
+            row = conn.execute(select(*a.robots.c).where(a.robots.c.name == name)).first()
+            return None if row is None else _robot(row)
+
+        result: RobotRecord | None = await self._read(q)
+        return result
+
+    async def list_robots(self, namespace: str) -> list[RobotRecord]:
+        def q(conn: Connection) -> list[RobotRecord]:
+            stmt = (
+                select(*a.robots.c)
+                .where(a.robots.c.namespace == namespace)
+                .order_by(a.robots.c.name)
+            )
+            return [_robot(r) for r in conn.execute(stmt)]
+
+        return list(await self._read(q))
+
+    async def delete_robot(self, name: str, at: datetime) -> bool:
+        def q(conn: Connection) -> bool:
+            row = conn.execute(
+                select(a.robots.c.credential_id).where(a.robots.c.name == name)
+            ).first()
+            if row is None:
+                return False
+            conn.execute(delete(a.robots).where(a.robots.c.name == name))
+            conn.execute(
+                update(a.credentials)
+                .where(a.credentials.c.owner == name, a.credentials.c.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+            return True
+
+        return bool(await self._write(q))
+
+    # -- signing key ------------------------------------------------------------------
+
+    async def signing_key(self, new_id: str, new_pem: str) -> tuple[str, str]:
+        def q(conn: Connection) -> tuple[str, str]:
+            row = conn.execute(
+                select(a.signing_keys.c.id, a.signing_keys.c.private_pem)
+                .order_by(a.signing_keys.c.created_at.desc())
+                .limit(1)
+            ).first()
+            if row is not None:
+                return str(row[0]), str(row[1])
+            from cargohold.metadata.sql import _now
+
+            conn.execute(
+                insert(a.signing_keys).values(id=new_id, private_pem=new_pem, created_at=_now())
+            )
+            return new_id, new_pem
+
+        result: tuple[str, str] = await self._write(q)
+        return result
+
+    # -- failed logins ----------------------------------------------------------------
+
+    async def add_failure(self, keys: list[str], window: int) -> None:
+        def q(conn: Connection) -> None:
+            table = a.auth_failures
+            conn.execute(delete(table).where(table.c.window < window - 1))
+            for key in keys:
+                changed = conn.execute(
+                    update(table)
+                    .where(table.c.key == key, table.c.window == window)
+                    .values(count=table.c.count + 1)
+                ).rowcount
+                if not changed:
+                    conn.execute(insert(table).values(key=key, window=window, count=1))
+
+        await self._write(q)
+
+    async def failures(self, keys: list[str], window: int) -> dict[str, int]:
+        def q(conn: Connection) -> dict[str, int]:
+            table = a.auth_failures
+            rows = conn.execute(
+                select(table.c.key, func.sum(table.c.count))
+                .where(table.c.key.in_(keys), table.c.window >= window - 1)
+                .group_by(table.c.key)
+            )
+            return {str(k): int(v) for k, v in rows}
+
+        return dict(await self._read(q))
