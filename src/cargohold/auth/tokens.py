@@ -39,6 +39,7 @@ class TokenClaims:
     subject: str
     access: tuple[Access, ...]
     issued_at: int
+    issued_at_ms: int
     expires_at: int
     session: str  # what the holder logged in with; checked for revocation
 
@@ -53,7 +54,8 @@ class TokenSigner:
 
     def issue(self, subject: str, access: list[Access], ttl: int, session: str) -> tuple[str, int]:
         """A signed token and its issue time (seconds since the epoch)."""
-        now = int(time.time())
+        exact = time.time()
+        now = int(exact)
         claims = {
             "iss": self.issuer,
             "sub": subject,
@@ -64,6 +66,9 @@ class TokenSigner:
             "jti": secrets.token_hex(12),
             "access": [a.claim() for a in access],
             "sid": session,
+            # iat has whole seconds; a password change must end tokens issued
+            # earlier in the same second, and not those issued just after it.
+            "iat_ms": int(exact * 1000),
         }
         token = jwt.encode(claims, self._private, algorithm=ALGORITHM, headers={"kid": self.key_id})  # type: ignore[arg-type]
         return token, now
@@ -87,6 +92,7 @@ class TokenSigner:
                 subject=str(claims["sub"]),
                 access=access,
                 issued_at=int(claims["iat"]),
+                issued_at_ms=int(claims.get("iat_ms", int(claims["iat"]) * 1000)),
                 expires_at=int(claims["exp"]),
                 session=str(claims.get("sid", "")),
             )

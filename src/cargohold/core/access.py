@@ -254,7 +254,9 @@ class Access:
         )
         return new.text
 
-    async def session_valid(self, subject: str, session: str, issued_at: int) -> Principal | None:
+    async def session_valid(
+        self, subject: str, session: str, issued_at_ms: int
+    ) -> Principal | None:
         """The principal a bearer token speaks for, if what it came from still works."""
         if not subject:
             return ANONYMOUS
@@ -268,7 +270,7 @@ class Access:
             user = await self.accounts.get_user(subject)
             if user is None:
                 return None
-            if user.sessions_valid_after.timestamp() > issued_at + 1:
+            if user.sessions_valid_after.timestamp() * 1000 > issued_at_ms:
                 return None
             return Principal("user", user.name, user.is_admin, None, "password")
         return None

@@ -125,7 +125,9 @@ async def authenticate(request: Request) -> tuple[Principal, TokenClaims | None]
             raise Unauthorized(
                 "invalid or expired token", headers=challenge(request, None, "invalid_token")
             ) from None
-        principal = await reg.access.session_valid(claims.subject, claims.session, claims.issued_at)
+        principal = await reg.access.session_valid(
+            claims.subject, claims.session, claims.issued_at_ms
+        )
         if principal is None:
             raise Unauthorized(
                 "the credentials behind this token were revoked or changed",

@@ -91,7 +91,7 @@ async def get_token(request: Request) -> Response:
     principal = ANONYMOUS
     if creds is not None:
         principal = await reg.access.login(creds[0], creds[1], client_address(request))
-    elif not await reg.access.setup_mode() and not reg.settings.auth.anonymous_pull:
+    elif not await reg.access.may_list_catalog(ANONYMOUS):
         raise Unauthorized("this registry does not allow anonymous access")
     wanted = [a for s in request.query_params.getlist("scope") for a in parse_scope(s)]
     offline = request.query_params.get("offline_token", "").lower() == "true"
