@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,10 @@ def serve(
 @click.option("--config", "config", type=click.Path(dir_okay=False), envvar="CARGOHOLD_CONFIG")
 def show_config(config: str | None) -> None:
     """Print the effective configuration as JSON."""
-    click.echo(_settings(config).model_dump_json(indent=2))
+    doc = _settings(config).model_dump(mode="json")
+    if doc["auth"].get("bootstrap_admin"):
+        doc["auth"]["bootstrap_admin"] = "(set; not shown)"  # it holds a password
+    click.echo(json.dumps(doc, indent=2))
 
 
 def _register() -> None:
