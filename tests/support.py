@@ -44,6 +44,7 @@ class LiveServer:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    log_level: str = "warning"
 
     @property
     def host(self) -> str:
@@ -72,7 +73,7 @@ class LiveServer:
                 "--data-dir",
                 str(self.data_dir),
                 "--log-level",
-                "warning",
+                self.log_level,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -84,7 +85,8 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/v2/", timeout=1).status_code == 200:
+                # 401: up, with accounts (the version check needs a login then).
+                if httpx.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401):
                     return self
             except httpx.HTTPError:
                 pass

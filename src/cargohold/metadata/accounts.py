@@ -156,7 +156,8 @@ class AccountStore(Protocol):
 
     # token signing
     async def signing_key(self, new_id: str, new_pem: str) -> tuple[str, str]:
-        """The registry's signing key, storing ``new_pem`` if there is none yet."""
+        """The registry's signing key (its id and PEM), storing ``new_pem`` if there
+        is none yet. Every process gets the same key. ``new_id`` is unused by SQL."""
         ...
 
     # failed logins

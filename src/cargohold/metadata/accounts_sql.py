@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,13 @@ _PRIVATE = _Query(
     select(a.repository_settings.c.private).where(a.repository_settings.c.name == bindparam("name"))
 )
 _NAMESPACE = _Query(select(*a.namespaces.c).where(a.namespaces.c.name == bindparam("name")))
+
+
+_KEY_NAME = "registry"
+
+
+def _key_id(pem: str) -> str:
+    return hashlib.sha256(pem.encode()).hexdigest()[:16]
 
 
 def _user(row: Any) -> UserRecord:
@@ -436,20 +444,19 @@ class SqlAccountStore:
     # -- signing key ------------------------------------------------------------------
 
     async def signing_key(self, new_id: str, new_pem: str) -> tuple[str, str]:
+        # One row under a fixed name: workers starting together on PostgreSQL cannot
+        # each store their own key (the loser's insert conflicts and is retried).
         def q(conn: Connection) -> tuple[str, str]:
+            table = a.signing_keys
             row = conn.execute(
-                select(a.signing_keys.c.id, a.signing_keys.c.private_pem)
-                .order_by(a.signing_keys.c.created_at.desc())
-                .limit(1)
+                select(table.c.private_pem, table.c.created_at).where(table.c.id == _KEY_NAME)
             ).first()
             if row is not None:
-                return str(row[0]), str(row[1])
+                return _key_id(str(row[0])), str(row[0])
             from cargohold.metadata.sql import _now
 
-            conn.execute(
-                insert(a.signing_keys).values(id=new_id, private_pem=new_pem, created_at=_now())
-            )
-            return new_id, new_pem
+            conn.execute(insert(table).values(id=_KEY_NAME, private_pem=new_pem, created_at=_now()))
+            return _key_id(new_pem), new_pem
 
         result: tuple[str, str] = await self._write(q)
         return result
