@@ -290,8 +290,7 @@ async def test_tampered_and_foreign_tokens_are_refused(
     assert r.status_code == 401
     assert 'error="invalid_token"' in r.headers["www-authenticate"]
     # A token from another service (audience) is refused.
-    other = accounts.signer
-    assert other is not None
+    other = accounts.token_signer()
     from cargohold.auth.scopes import Access as Grant
     from cargohold.auth.tokens import TokenSigner
 
@@ -306,8 +305,7 @@ async def test_tampered_and_foreign_tokens_are_refused(
 def _pem_of(registry: Registry) -> str:
     from cryptography.hazmat.primitives import serialization
 
-    assert registry.signer is not None
-    key = registry.signer._private
+    key = registry.token_signer()._private
     return key.private_bytes(  # type: ignore[union-attr]
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets as _random
 from dataclasses import dataclass
 from typing import Literal
@@ -18,6 +19,7 @@ Kind = Literal["pat", "login", "robot", "refresh"]
 
 PREFIXES: dict[Kind, str] = {"pat": "chp", "login": "chl", "robot": "chr", "refresh": "chf"}
 _KINDS = {v: k for k, v in PREFIXES.items()}
+_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +55,7 @@ def parse_secret(text: str) -> ParsedSecret | None:
     prefix, _, rest = text.partition("_")
     ident, _, random_part = rest.partition("_")
     kind = _KINDS.get(prefix)
-    if kind is None or len(ident) != 16 or not random_part:
-        return None
-    try:
-        int(ident, 16)
-    except ValueError:
+    if kind is None or not _ID_RE.match(ident) or not random_part:
         return None
     return ParsedSecret(id=ident, kind=kind, digest=digest_of(random_part))
 

@@ -1,7 +1,9 @@
 """Registry bearer tokens: ES256-signed JWTs as distribution's token spec describes.
 
 The signing key is shared by every process and replica (it lives in the metadata
-database), so a token issued by one is accepted by all.
+database), so a token issued by one is accepted by all. PyJWT and cryptography are
+imported when the first signer is built, so a worker that never sees a token does
+not carry them.
 """
 
 from __future__ import annotations
@@ -11,23 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from cargohold.auth.scopes import Access
 
 ALGORITHM = "ES256"
 LEEWAY_SECONDS = 5
-
-
-def generate_private_key_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 class InvalidToken(Exception):
@@ -46,6 +35,11 @@ class TokenClaims:
 
 class TokenSigner:
     def __init__(self, key_id: str, private_pem: str, issuer: str, audience: str) -> None:
+        # PyJWT and cryptography load here, on the first token, not with the app.
+        import jwt
+        from cryptography.hazmat.primitives import serialization
+
+        self._jwt = jwt
         self.key_id = key_id
         self.issuer = issuer
         self.audience = audience
@@ -70,12 +64,17 @@ class TokenSigner:
             # earlier in the same second, and not those issued just after it.
             "iat_ms": int(exact * 1000),
         }
-        token = jwt.encode(claims, self._private, algorithm=ALGORITHM, headers={"kid": self.key_id})  # type: ignore[arg-type]
+        token: str = self._jwt.encode(
+            claims,
+            self._private,  # type: ignore[arg-type]
+            algorithm=ALGORITHM,
+            headers={"kid": self.key_id},
+        )
         return token, now
 
     def verify(self, token: str) -> TokenClaims:
         try:
-            claims: dict[str, Any] = jwt.decode(
+            claims: dict[str, Any] = self._jwt.decode(
                 token,
                 self._public,  # type: ignore[arg-type]
                 algorithms=[ALGORITHM],
@@ -96,5 +95,5 @@ class TokenSigner:
                 expires_at=int(claims["exp"]),
                 session=str(claims.get("sid", "")),
             )
-        except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:
+        except (self._jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:
             raise InvalidToken(str(exc)) from exc

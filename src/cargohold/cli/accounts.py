@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 
 from cargohold.cli import dockerconfig
-from cargohold.cli.api import Api, base_url, server_host
+
+if TYPE_CHECKING:
+    from cargohold.cli.api import Api
 
 server_option = click.option(
     "--server", envvar="CARGOHOLD_SERVER", help="Registry address (default 127.0.0.1:5000)."
@@ -22,6 +23,9 @@ server_option = click.option(
 
 
 def _api(server: str | None) -> Api:
+    # httpx loads only for commands that talk to a server.
+    from cargohold.cli.api import Api
+
     return Api.for_server(server)
 
 
@@ -45,6 +49,10 @@ def _secret_input(password_stdin: bool, prompt: str = "Password", confirm: bool 
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def login(server: str | None, username: str | None, password_stdin: bool) -> None:
     """Log in and store the credentials where docker keeps them."""
+    import httpx
+
+    from cargohold.cli.api import base_url, server_host
+
     server = server or DEFAULT
     username = username or click.prompt("Username")
     password = _secret_input(password_stdin)
@@ -73,6 +81,8 @@ DEFAULT = "127.0.0.1:5000"
 @click.argument("server", required=False)
 def logout(server: str | None) -> None:
     """Forget the stored credentials for a registry."""
+    from cargohold.cli.api import server_host
+
     host = server_host(server or DEFAULT)
     if dockerconfig.erase(host):
         click.echo(f"Removing login credentials for {host}")

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from cargohold.config import Settings
-from cargohold.core.registry import Registry
-from cargohold.errors import RegistryError
+
+if TYPE_CHECKING:
+    from cargohold.core.registry import Registry
 
 T = TypeVar("T")
 
@@ -33,6 +34,7 @@ data_dir_option = click.option(
 
 
 def run_local(settings: Settings, action: Callable[[Registry], Awaitable[T]]) -> T:
+    from cargohold.errors import RegistryError
     from cargohold.services import build_registry
 
     async def main() -> T:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from cargohold.auth.tokens import TokenSigner, generate_private_key_pem
 from cargohold.config import Settings
 from cargohold.core.access import Access
 from cargohold.core.accounts import Accounts
@@ -19,6 +18,9 @@ from cargohold.errors import Conflict
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.storage.driver import StorageDriver
+
+if TYPE_CHECKING:
+    from cargohold.auth.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,8 @@ class Registry:
     pulls: PullRecorder
     access: Access
     accounts: Accounts
-    signer: TokenSigner | None = field(default=None)
+    _signing_key: tuple[str, str] | None = field(default=None)
+    _signer: TokenSigner | None = field(default=None)
 
     @classmethod
     def build(
@@ -64,13 +67,22 @@ class Registry:
 
     async def open(self) -> None:
         await self.store.create_schema()
-        key_id, pem = await self.account_store.signing_key(
-            secrets.token_hex(8), generate_private_key_pem()
-        )
-        auth = self.settings.auth
-        self.signer = TokenSigner(key_id, pem, auth.issuer, auth.service)
+        from cargohold.auth.keys import generate_private_key_pem
+
+        self._signing_key = await self.account_store.signing_key(generate_private_key_pem)
         await self._bootstrap_admin()
         self.pulls.start()
+
+    def token_signer(self) -> TokenSigner:
+        """The bearer-token signer, built on first use (JWT and curve code load then)."""
+        if self._signer is None:
+            from cargohold.auth.tokens import TokenSigner
+
+            assert self._signing_key is not None, "open() the registry first"
+            key_id, pem = self._signing_key
+            auth = self.settings.auth
+            self._signer = TokenSigner(key_id, pem, auth.issuer, auth.service)
+        return self._signer
 
     async def _bootstrap_admin(self) -> None:
         spec = self.settings.auth.bootstrap_admin

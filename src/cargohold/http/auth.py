@@ -99,8 +99,7 @@ class TokenCache:
     def verify(self, registry: Registry, token: str) -> TokenClaims:
         claims = self._claims.get(token)
         if claims is None:
-            assert registry.signer is not None
-            claims = registry.signer.verify(token)
+            claims = registry.token_signer().verify(token)
             self._claims[token] = claims
             if len(self._claims) > _VERIFIED_CACHE:
                 self._claims.popitem(last=False)

@@ -19,8 +19,6 @@ from granian.constants import Interfaces, RuntimeModes
 from granian.log import LogLevels
 
 from cargohold.config import Settings
-from cargohold.http.app import create_app
-from cargohold.services import build_registry
 
 SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
 
@@ -40,6 +38,11 @@ def _die_with_parent() -> None:
 def app_factory() -> object:
     """Entry point in each worker process: the settings travel in the environment."""
     _die_with_parent()
+    # Imported here, not at the top: the supervisor process never serves requests
+    # and should not carry the application's memory.
+    from cargohold.http.app import create_app
+    from cargohold.services import build_registry
+
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
     return create_app(settings, build_registry(settings))
 

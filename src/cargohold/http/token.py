@@ -71,8 +71,7 @@ async def _issue(
 ) -> tuple[dict[str, object], list[Access]]:
     granted = await _grant(reg, principal, wanted)
     ttl = reg.settings.auth.token_ttl_seconds
-    assert reg.signer is not None
-    token, issued = reg.signer.issue(principal.name, granted, ttl, principal.session)
+    token, issued = reg.token_signer().issue(principal.name, granted, ttl, principal.session)
     doc: dict[str, object] = {
         "token": token,
         "access_token": token,

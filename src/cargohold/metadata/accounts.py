@@ -6,6 +6,7 @@ implements it on the same engine as the registry metadata.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -155,9 +156,9 @@ class AccountStore(Protocol):
         ...
 
     # token signing
-    async def signing_key(self, new_id: str, new_pem: str) -> tuple[str, str]:
-        """The registry's signing key (its id and PEM), storing ``new_pem`` if there
-        is none yet. Every process gets the same key. ``new_id`` is unused by SQL."""
+    async def signing_key(self, make_pem: Callable[[], str]) -> tuple[str, str]:
+        """The registry's signing key (its id and PEM), storing one from ``make_pem``
+        if there is none yet. Every process and replica gets the same key."""
         ...
 
     # failed logins

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -443,7 +444,7 @@ class SqlAccountStore:
 
     # -- signing key ------------------------------------------------------------------
 
-    async def signing_key(self, new_id: str, new_pem: str) -> tuple[str, str]:
+    async def signing_key(self, make_pem: Callable[[], str]) -> tuple[str, str]:
         # One row under a fixed name: workers starting together on PostgreSQL cannot
         # each store their own key (the loser's insert conflicts and is retried).
         def q(conn: Connection) -> tuple[str, str]:
@@ -455,8 +456,9 @@ class SqlAccountStore:
                 return _key_id(str(row[0])), str(row[0])
             from cargohold.metadata.sql import _now
 
-            conn.execute(insert(table).values(id=_KEY_NAME, private_pem=new_pem, created_at=_now()))
-            return _key_id(new_pem), new_pem
+            pem = make_pem()
+            conn.execute(insert(table).values(id=_KEY_NAME, private_pem=pem, created_at=_now()))
+            return _key_id(pem), pem
 
         result: tuple[str, str] = await self._write(q)
         return result
