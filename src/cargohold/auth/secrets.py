@@ -19,7 +19,7 @@ Kind = Literal["pat", "login", "robot", "refresh"]
 
 PREFIXES: dict[Kind, str] = {"pat": "chp", "login": "chl", "robot": "chr", "refresh": "chf"}
 _KINDS = {v: k for k, v in PREFIXES.items()}
-_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+_ID_RE = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ def parse_secret(text: str) -> ParsedSecret | None:
     prefix, _, rest = text.partition("_")
     ident, _, random_part = rest.partition("_")
     kind = _KINDS.get(prefix)
-    if kind is None or not _ID_RE.match(ident) or not random_part:
+    if kind is None or not _ID_RE.fullmatch(ident) or not random_part:
         return None
     return ParsedSecret(id=ident, kind=kind, digest=digest_of(random_part))
 

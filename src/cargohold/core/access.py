@@ -40,6 +40,7 @@ ROLE_ACTIONS = {
 }
 _PASSWORD_CACHE_SIZE = 1024
 _SETUP_RECHECK_SECONDS = 1.0
+_MAX_CHAIN = 8  # refresh <- login password <- token is three
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +179,7 @@ class Access:
             or cred.kind != parsed.kind
             or cred.owner != owner
             or not sec.same_digest(cred.secret_digest, parsed.digest)
-            or not _usable(cred, now)
+            or not await self._chain_usable(cred, now)
         ):
             return None
         return await self._principal_for(cred)
@@ -217,18 +218,27 @@ class Access:
         if principal is None:
             raise Unauthorized("invalid refresh token")
         if parent is None and principal.kind == "user":
-            user = await self.accounts.get_user(principal.name)
-            if user is None or user.sessions_valid_after > cred.created_at:
-                raise Unauthorized("invalid refresh token")
-            principal = Principal("user", user.name, user.is_admin, None, "password")
+            # From a password login: its bearer tokens are "password" sessions.
+            principal = Principal("user", principal.name, principal.is_admin, None, "password")
         return principal
 
     async def _chain_usable(self, cred: CredentialRecord, now: datetime) -> bool:
-        if not _usable(cred, now):
-            return False
-        if cred.parent_id is None:
-            return True
-        return _usable(await self.accounts.get_credential(cred.parent_id), now)
+        """The credential and every one it was made from are unexpired and unrevoked;
+        one that began with a password login also ends when the password changes."""
+        current: CredentialRecord | None = cred
+        for _ in range(_MAX_CHAIN):
+            if current is None or not _usable(current, now):
+                return False
+            if current.parent_id is None:
+                return await self._password_session_current(current)
+            current = await self.accounts.get_credential(current.parent_id)
+        return False
+
+    async def _password_session_current(self, root: CredentialRecord) -> bool:
+        if root.kind not in ("login", "refresh") or "+" in root.owner:
+            return True  # tokens and robot secrets do not depend on a password
+        user = await self.accounts.get_user(root.owner)
+        return user is not None and user.sessions_valid_after <= root.created_at
 
     async def issue_refresh(self, principal: Principal) -> str:
         """A refresh token that lives no longer than what the principal logged in with."""

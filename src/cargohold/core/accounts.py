@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cargohold.auth import secrets as sec
 from cargohold.auth.passwords import MIN_LENGTH, hash_password
@@ -158,6 +158,15 @@ class Accounts:
 
     async def delete_user(self, actor: Principal, name: str) -> None:
         self._require_admin(actor)
+        for membership in await self.store.memberships(name):
+            if membership.role != "owner":
+                continue
+            owners = await self.store.list_members(membership.namespace)
+            if [m.username for m in owners if m.role == "owner"] == [name]:
+                raise Conflict(
+                    f"{name!r} is the only owner of {membership.namespace!r}: add another "
+                    "owner or delete the organisation first"
+                )
         if not await self.store.delete_user(name):
             raise ResourceUnknown(f"no user named {name!r}")
 
@@ -248,19 +257,23 @@ class Accounts:
             raise Denied("create tokens after logging in with your password")
         if not name or len(name) > 200:
             raise RequestInvalid("a token needs a name of at most 200 characters")
-        return await self._issue("pat", actor.name, name, scopes, expires_in, None)
+        now = _now()
+        expires = now + expires_in if expires_in is not None else None
+        return await self._issue("pat", actor.name, name, scopes, expires, None, now)
 
     async def login_password(self, actor: Principal, ttl: timedelta | None = None) -> IssuedSecret:
         """An ECR-style password: the caller's rights, for 12 hours by default."""
         if actor.anonymous:
             raise Unauthorized("log in to get a login password")
         limit = timedelta(seconds=self.settings.login_password_ttl_seconds)
-        ttl = min(ttl or limit, limit)
-        expires = _now() + ttl
-        if actor.credential_expires_at is not None and actor.credential_expires_at < expires:
-            ttl = actor.credential_expires_at - _now()
+        now = _now()
+        expires = now + min(ttl or limit, limit)
+        if actor.credential_expires_at is not None:
+            expires = min(expires, actor.credential_expires_at)
         parent = actor.session[5:] if actor.session.startswith("cred:") else None
-        return await self._issue("login", actor.name, "login password", actor.scopes, ttl, parent)
+        return await self._issue(
+            "login", actor.name, "login password", actor.scopes, expires, parent, now
+        )
 
     async def _issue(
         self,
@@ -268,11 +281,11 @@ class Accounts:
         owner: str,
         name: str,
         scopes: tuple[ScopeGrant, ...] | None,
-        expires_in: timedelta | None,
+        expires_at: datetime | None,
         parent: str | None,
+        now: datetime,
     ) -> IssuedSecret:
         new = sec.new_secret(kind)
-        now = _now()
         record = CredentialRecord(
             id=new.id,
             kind=kind,
@@ -281,7 +294,7 @@ class Accounts:
             secret_digest=new.digest,
             scopes=scopes,
             created_at=now,
-            expires_at=now + expires_in if expires_in is not None else None,
+            expires_at=expires_at,
             revoked_at=None,
             parent_id=parent,
         )

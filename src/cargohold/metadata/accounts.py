@@ -94,7 +94,7 @@ class AccountStore(Protocol):
     ) -> bool: ...
 
     async def delete_user(self, name: str) -> bool:
-        """Delete the user, its namespace, memberships and credentials."""
+        """Delete the user, its namespace, memberships, credentials and robots."""
         ...
 
     async def create_org(self, namespace: NamespaceRecord, owner: str) -> bool:
@@ -107,7 +107,9 @@ class AccountStore(Protocol):
 
     async def set_namespace_default(self, name: str, private: bool) -> bool: ...
 
-    async def delete_org(self, name: str) -> bool: ...
+    async def delete_org(self, name: str) -> bool:
+        """Delete the organisation, its members and its robots."""
+        ...
 
     # members
     async def member_role(self, namespace: str, username: str) -> str | None: ...

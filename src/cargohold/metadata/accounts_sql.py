@@ -195,6 +195,7 @@ class SqlAccountStore:
             conn.execute(delete(a.namespaces).where(a.namespaces.c.name == name))
             conn.execute(delete(a.members).where(a.members.c.username == name))
             conn.execute(delete(a.credentials).where(a.credentials.c.owner == name))
+            self._delete_robots(conn, name)
             return found
 
         return bool(await self._write(q))
@@ -247,6 +248,14 @@ class SqlAccountStore:
 
         return bool(await self._write(q))
 
+    @staticmethod
+    def _delete_robots(conn: Connection, namespace: str) -> None:
+        """A namespace's robots go with it, secrets and all: a later namespace of the
+        same name must not inherit them."""
+        names = select(a.robots.c.name).where(a.robots.c.namespace == namespace)
+        conn.execute(delete(a.credentials).where(a.credentials.c.owner.in_(names)))
+        conn.execute(delete(a.robots).where(a.robots.c.namespace == namespace))
+
     async def delete_org(self, name: str) -> bool:
         def q(conn: Connection) -> bool:
             found = (
@@ -259,6 +268,7 @@ class SqlAccountStore:
             )
             if found:
                 conn.execute(delete(a.members).where(a.members.c.namespace == name))
+                self._delete_robots(conn, name)
             return found
 
         return bool(await self._write(q))
