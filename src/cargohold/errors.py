@@ -25,6 +25,7 @@ named after the code::
     │   └── RequestInvalid         INVALID_REQUEST (management API, token requests)
     ├── Unauthorized               UNAUTHORIZED
     ├── Denied                     DENIED
+    │   └── InsufficientScope      DENIED (401: the bearer token lacks the grant)
     ├── Unsupported                UNSUPPORTED
     │   └── RouteUnknown           UNSUPPORTED (404)
     ├── Conflict                   CONFLICT (a name already taken)
@@ -146,6 +147,12 @@ class Denied(RegistryError):
     message = "requested access to the resource is denied"
 
 
+class InsufficientScope(Denied):
+    """A bearer token without the needed grant. Answered with 401 and an
+    ``insufficient_scope`` challenge, as distribution does: docker stops at once
+    on that, where a 403 makes it retry the push for minutes."""
+
+
 class ResourceUnknown(NotFound):
     code = "NOT_FOUND"
     message = "not found"
@@ -189,6 +196,7 @@ __all__ = [
     "Conflict",
     "Denied",
     "DigestInvalid",
+    "InsufficientScope",
     "Invalid",
     "ManifestBlobUnknown",
     "ManifestInvalid",

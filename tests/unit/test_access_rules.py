@@ -383,7 +383,8 @@ async def test_failed_logins_are_rate_limited(world: World) -> None:
             await limited.login("alice", "wrong password")
     with pytest.raises(TooManyRequests) as caught:
         await limited.login("alice", PASSWORD)  # right, but too late
-    assert caught.value.headers == {"Retry-After": "300"}
+    # Failures count in their window and the next: the wait ends when both passed.
+    assert 300 < int(caught.value.headers["Retry-After"]) <= 600
     # The limit is per account and address: another address still gets in.
     assert (await limited.access.login("alice", PASSWORD, "192.0.2.2")).name == "alice"
 

@@ -39,6 +39,7 @@ EXPECTED_STATUS = {
     "TagInvalid": 400,
     "Unavailable": 503,
     "Conflict": 409,
+    "InsufficientScope": 401,
     "ResourceUnknown": 404,
     "RequestInvalid": 400,
 }

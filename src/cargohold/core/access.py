@@ -122,9 +122,11 @@ class Access:
         counts = await self.accounts.failures(keys, self._window())
         limit = self.settings.failure_limit
         if counts.get(keys[0], 0) >= limit or counts.get(keys[1], 0) >= limit * 5:
+            # Failures count in their window and the next one: wait for both to pass.
+            window = self.settings.failure_window_seconds
+            wait = 2 * window - int(time.time()) % window
             raise TooManyRequests(
-                "too many failed logins; try again later",
-                headers={"Retry-After": str(self.settings.failure_window_seconds)},
+                "too many failed logins; try again later", headers={"Retry-After": str(wait)}
             )
 
     async def _fail(self, username: str, address: str) -> Unauthorized:

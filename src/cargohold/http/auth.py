@@ -20,7 +20,7 @@ from starlette.requests import Request
 from cargohold.auth.tokens import InvalidToken, TokenClaims
 from cargohold.core.access import ANONYMOUS, Principal
 from cargohold.core.registry import Registry
-from cargohold.errors import Denied, Unauthorized
+from cargohold.errors import Denied, InsufficientScope, Unauthorized
 from cargohold.http import route_names as r
 from cargohold.types import check_name
 
@@ -183,9 +183,16 @@ async def authorize(request: Request, route: str) -> None:
 
 
 def _refuse(request: Request, principal: Principal, scope: str) -> None:
+    """Anonymous: the challenge that sends a client to log in. Logged in: DENIED,
+    with a message naming what was refused (docker shows the message, and treats
+    the spec's default text as a bare code it retries on)."""
     if principal.anonymous:
         raise Unauthorized(headers=challenge(request, scope))
-    raise Denied(headers=challenge(request, scope, "insufficient_scope"))
+    what = scope.split(":", 1)[1] if scope.startswith("repository:") else scope
+    message = f"requested access to the resource is denied ({what})"
+    if request.scope.get("claims") is not None:
+        raise InsufficientScope(message, headers=challenge(request, scope, "insufficient_scope"))
+    raise Denied(message)
 
 
 async def may(request: Request, name: str, action: str) -> bool:

@@ -21,6 +21,7 @@ STATUS: dict[type[e.RegistryError], int] = {
     e.ManifestTooLarge: 413,
     e.Unauthorized: 401,
     e.Denied: 403,
+    e.InsufficientScope: 401,
     e.Unsupported: 405,
     e.RouteUnknown: 404,
     e.TooManyRequests: 429,

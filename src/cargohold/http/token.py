@@ -23,6 +23,7 @@ from cargohold.types import check_name
 
 _MAX_SCOPES = 50
 _MAX_FORM = 16 * 1024
+_BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="cargohold"'}
 
 
 def _registry(request: Request) -> Registry:
@@ -89,9 +90,15 @@ async def get_token(request: Request) -> Response:
     creds = basic_credentials(request)
     principal = ANONYMOUS
     if creds is not None:
-        principal = await reg.access.login(creds[0], creds[1], client_address(request))
+        try:
+            principal = await reg.access.login(creds[0], creds[1], client_address(request))
+        except Unauthorized as exc:
+            exc.headers.update(_BASIC_CHALLENGE)
+            raise
     elif not await reg.access.may_list_catalog(ANONYMOUS):
-        raise Unauthorized("this registry does not allow anonymous access")
+        raise Unauthorized(
+            "this registry does not allow anonymous access", headers=_BASIC_CHALLENGE
+        )
     wanted = [a for s in request.query_params.getlist("scope") for a in parse_scope(s)]
     offline = request.query_params.get("offline_token", "").lower() == "true"
     doc, _ = await _issue(reg, principal, wanted, offline)
