@@ -61,6 +61,17 @@ class LimitSettings(_Section):
     )
 
 
+class RepositoryPolicySettings(_Section):
+    create_on_push: bool = Field(
+        True,
+        description="a push creates its repository (Docker Hub); false: repositories "
+        "must be created first (`cargohold repo create`, as ECR)",
+    )
+    latest_tag: Literal["allow", "warn", "refuse"] = Field(
+        "allow", description="what a push of the tag `latest` gets, unless a namespace says"
+    )
+
+
 class AuthSettings(_Section):
     anonymous_pull: bool = Field(True, description="let anonymous clients pull public repositories")
     service: str = Field("cargohold", description="the token service name (JWT audience)")
@@ -94,6 +105,7 @@ class Settings(BaseSettings):
     metadata: MetadataSettings = MetadataSettings()
     limits: LimitSettings = LimitSettings()
     auth: AuthSettings = AuthSettings()
+    repositories: RepositoryPolicySettings = RepositoryPolicySettings()
 
     @classmethod
     def settings_customise_sources(

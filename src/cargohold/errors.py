@@ -25,7 +25,8 @@ named after the code::
     │   └── RequestInvalid         INVALID_REQUEST (management API, token requests)
     ├── Unauthorized               UNAUTHORIZED
     ├── Denied                     DENIED
-    │   └── InsufficientScope      DENIED (401: the bearer token lacks the grant)
+    │   ├── InsufficientScope      DENIED (401: the bearer token lacks the grant)
+    │   └── TagImmutable           DENIED (the repository's tag rules refuse it)
     ├── Unsupported                UNSUPPORTED
     │   └── RouteUnknown           UNSUPPORTED (404)
     ├── Conflict                   CONFLICT (a name already taken)
@@ -153,6 +154,10 @@ class InsufficientScope(Denied):
     on that, where a 403 makes it retry the push for minutes."""
 
 
+class TagImmutable(Denied):
+    """Moving or deleting a tag that the repository's mutability rules fix."""
+
+
 class ResourceUnknown(NotFound):
     code = "NOT_FOUND"
     message = "not found"
@@ -212,6 +217,7 @@ __all__ = [
     "ResourceUnknown",
     "RouteUnknown",
     "SizeInvalid",
+    "TagImmutable",
     "TagInvalid",
     "TooManyRequests",
     "Unauthorized",

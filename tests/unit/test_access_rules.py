@@ -19,9 +19,10 @@ import pytest
 
 from cargohold.auth import secrets as sec
 from cargohold.auth.passwords import hash_password
-from cargohold.config import AuthSettings
+from cargohold.config import AuthSettings, RepositoryPolicySettings
 from cargohold.core.access import ALL_ACTIONS, ANONYMOUS, Access, Principal
 from cargohold.core.accounts import Accounts, IssuedSecret
+from cargohold.core.repositories import Repositories
 from cargohold.errors import (
     Conflict,
     Denied,
@@ -262,15 +263,16 @@ async def test_unset_visibility_follows_the_namespace_default(world: World) -> N
     assert await world.accounts.visibility(bob, "bob/legacy") is True
 
 
-async def test_before_push_sets_the_namespace_default_once(world: World) -> None:
+async def test_prepare_push_sets_the_namespace_default_once(world: World) -> None:
     bob = await world.user("bob")
+    repos = Repositories(world.base, world.store, world.access, RepositoryPolicySettings())
     await world.accounts.set_namespace_default(bob, "bob", True)
-    await world.access.before_push("bob/new")
+    await repos.prepare_push("bob/new")
     assert await world.store.repository_private("bob/new") is True
     await world.accounts.set_visibility(bob, "bob/new", False)
-    await world.access.before_push("bob/new")  # a later push keeps the setting
+    await repos.prepare_push("bob/new")  # a later push keeps the setting
     assert await world.store.repository_private("bob/new") is False
-    await world.access.before_push("nobody/new")  # no namespace: public
+    await repos.prepare_push("nobody/new")  # no namespace: public
     assert await world.store.repository_private("nobody/new") is False
 
 

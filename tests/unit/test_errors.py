@@ -40,6 +40,7 @@ EXPECTED_STATUS = {
     "Unavailable": 503,
     "Conflict": 409,
     "InsufficientScope": 401,
+    "TagImmutable": 403,
     "ResourceUnknown": 404,
     "RequestInvalid": 400,
 }

@@ -318,7 +318,59 @@ def token_revoke(token_id: str, server: str | None) -> None:
 
 @click.group()
 def repo() -> None:
-    """Repository settings."""
+    """Repositories: create, list, describe, delete, visibility, tag mutability."""
+
+
+MUTABILITY = click.Choice(
+    ["MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION"]
+)
+
+
+@repo.command("create")
+@click.argument("name")
+@click.option("--private/--public", default=None, help="Default: the namespace's.")
+@click.option("--immutable", is_flag=True, help="Same as --tag-mutability IMMUTABLE.")
+@click.option("--tag-mutability", type=MUTABILITY)
+@click.option("--exclude", "filters", multiple=True, help="Exclusion filter (wildcards), up to 5.")
+@server_option
+def repo_create(
+    name: str,
+    private: bool | None,
+    immutable: bool,
+    tag_mutability: str | None,
+    filters: tuple[str, ...],
+    server: str | None,
+) -> None:
+    """Create a repository (needed first when create-on-push is off, as in ECR)."""
+    body: dict[str, Any] = {"name": name, "mutability_filters": list(filters)}
+    if private is not None:
+        body["visibility"] = "private" if private else "public"
+    if immutable or tag_mutability:
+        body["tag_mutability"] = tag_mutability or "IMMUTABLE"
+    _print(_api(server).call("POST", "/repositories", body))
+
+
+@repo.command("list")
+@server_option
+def repo_list(server: str | None) -> None:
+    """Repositories you may pull."""
+    _print(_api(server).call("GET", "/repositories"))
+
+
+@repo.command("describe")
+@click.argument("name")
+@server_option
+def repo_describe(name: str, server: str | None) -> None:
+    _print(_api(server).call("GET", f"/repositories/{name}"))
+
+
+@repo.command("delete")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Delete even when it holds images.")
+@server_option
+def repo_delete(name: str, force: bool, server: str | None) -> None:
+    _api(server).call("DELETE", f"/repositories/{name}" + ("?force=true" if force else ""))
+    click.echo(f"deleted repository {name}")
 
 
 @repo.command("visibility")
@@ -329,9 +381,45 @@ def repo_visibility(name: str, visibility: str | None, server: str | None) -> No
     """Show or set whether a repository is public or private."""
     api = _api(server)
     if visibility is None:
-        _print(api.call("GET", f"/repositories/{name}"))
+        doc = api.call("GET", f"/repositories/{name}")
+        _print({"name": doc["name"], "visibility": doc["visibility"]})
     else:
         _print(api.call("PUT", f"/repositories/{name}/visibility", {"visibility": visibility}))
+
+
+@repo.command("tag-mutability")
+@click.argument("name")
+@click.argument("mutability", type=MUTABILITY)
+@click.option("--exclude", "filters", multiple=True, help="Exclusion filter (wildcards), up to 5.")
+@server_option
+def repo_tag_mutability(
+    name: str, mutability: str, filters: tuple[str, ...], server: str | None
+) -> None:
+    """Set whether tags may move (ECR's imageTagMutability)."""
+    body = {"tag_mutability": mutability, "mutability_filters": list(filters)}
+    _print(_api(server).call("PUT", f"/repositories/{name}/tag-mutability", body))
+
+
+@click.command("namespace-template")
+@click.argument("namespace")
+@click.option("--tag-mutability", type=MUTABILITY)
+@click.option("--exclude", "filters", multiple=True)
+@click.option("--latest", "latest", type=click.Choice(["allow", "warn", "refuse"]))
+@server_option
+def namespace_template(
+    namespace: str,
+    tag_mutability: str | None,
+    filters: tuple[str, ...],
+    latest: str | None,
+    server: str | None,
+) -> None:
+    """Settings that repositories created in NAMESPACE start with."""
+    body: dict[str, Any] = {
+        "tag_mutability": tag_mutability,
+        "mutability_filters": list(filters) or None,
+        "latest_tag": latest,
+    }
+    _print(_api(server).call("PUT", f"/namespaces/{namespace}/template", body))
 
 
 COMMANDS = [

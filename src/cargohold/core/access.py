@@ -325,12 +325,3 @@ class Access:
         if await self.setup_mode():
             return True
         return not principal.anonymous or self.settings.anonymous_pull
-
-    async def before_push(self, repository: str) -> None:
-        """A push is about to create ``repository``: give it its namespace's default
-        visibility (an existing setting is kept)."""
-        if await self.accounts.repository_private(repository) is not None:
-            return
-        ns = await self.accounts.get_namespace(repository.split("/", 1)[0])
-        private = ns.default_private if ns is not None else False
-        await self.accounts.set_repository_private(repository, private, only_new=True)

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from cargohold.core.repositories import Repositories, TagWrite
 from cargohold.core.streams import read_limited
 from cargohold.errors import (
     DigestInvalid,
@@ -32,6 +33,7 @@ from cargohold.types import Digest, Reference
 class PushedManifest:
     digest: Digest
     subject: str | None
+    warnings: tuple[str, ...] = ()
 
 
 class ContentCache:
@@ -64,8 +66,10 @@ class Manifests:
         driver: StorageDriver,
         store: MetadataStore,
         max_bytes: int,
+        rules: Repositories | None = None,
         cache_bytes: int = 64 * 1024 * 1024,
     ) -> None:
+        self._rules = rules
         self._driver = driver
         self._store = store
         self._max_bytes = max_bytes
@@ -96,6 +100,9 @@ class Manifests:
                 "manifest content does not match the digest in the URL",
                 detail={"digest": str(reference.digest), "actual": str(digest)},
             )
+        write = TagWrite(False)
+        if reference.tag is not None and self._rules is not None:
+            write = await self._rules.tag_write(repository, reference.tag)
         refs = ManifestReferences(parsed.blobs, parsed.manifests)
         missing = await self._store.missing_references(repository, refs)
         if missing:
@@ -119,8 +126,8 @@ class Manifests:
             subject=parsed.subject.digest if parsed.subject else None,
             annotations=parsed.annotations,
         )
-        await self._store.put_manifest(record, refs, reference.tag)
-        return PushedManifest(digest, record.subject)
+        await self._store.put_manifest(record, refs, reference.tag, tag_fixed=write.fixed)
+        return PushedManifest(digest, record.subject, write.warnings)
 
     async def resolve(self, repository: str, reference: Reference) -> ManifestRecord:
         """The manifest a reference names; `ManifestUnknown` or `NameUnknown` if none."""
@@ -145,7 +152,18 @@ class Manifests:
         return data
 
     async def delete(self, repository: str, reference: Reference) -> None:
-        """Delete a tag, or a manifest with every tag on it."""
+        """Delete a tag, or a manifest with every tag on it; `TagImmutable` when a
+        tag it would remove is fixed."""
+        if self._rules is not None:
+            if reference.tag is not None:
+                await self._rules.check_tag_delete(repository, [reference.tag])
+            else:
+                tags = [
+                    t.name
+                    for t in await self._store.tag_details(repository)
+                    if t.digest == str(reference.digest)
+                ]
+                await self._rules.check_tag_delete(repository, tags)
         if reference.digest is not None:
             deleted = await self._store.delete_manifest(repository, str(reference.digest))
         else:

@@ -12,6 +12,7 @@ from cargohold.core.accounts import Accounts
 from cargohold.core.blobs import Blobs
 from cargohold.core.listings import Listings
 from cargohold.core.manifests import Manifests
+from cargohold.core.repositories import Repositories
 from cargohold.core.uploads import Uploads
 from cargohold.core.usage import PullRecorder
 from cargohold.errors import Conflict
@@ -38,6 +39,7 @@ class Registry:
     pulls: PullRecorder
     access: Access
     accounts: Accounts
+    repositories: Repositories
     _signing_key: tuple[str, str] | None = field(default=None)
     _signer: TokenSigner | None = field(default=None)
 
@@ -51,6 +53,7 @@ class Registry:
     ) -> Registry:
         limits = settings.limits
         access = Access(account_store, store, settings.auth)
+        repositories = Repositories(store, account_store, access, settings.repositories)
         return cls(
             settings=settings,
             driver=driver,
@@ -58,11 +61,12 @@ class Registry:
             account_store=account_store,
             blobs=Blobs(driver, store),
             uploads=Uploads(driver, store, limits.upload_chunk_bytes),
-            manifests=Manifests(driver, store, limits.max_manifest_bytes),
+            manifests=Manifests(driver, store, limits.max_manifest_bytes, repositories),
             listings=Listings(store),
             pulls=PullRecorder(store, limits.stats_flush_seconds),
             access=access,
             accounts=Accounts(account_store, access, settings.auth),
+            repositories=repositories,
         )
 
     async def open(self) -> None:

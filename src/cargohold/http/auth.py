@@ -178,8 +178,6 @@ async def authorize(request: Request, route: str) -> None:
     name = check_name(request.path_params["name"])
     if not await may(request, name, action):
         _refuse(request, principal, f"repository:{name}:{_CHALLENGE_ACTIONS[action]}")
-    if action == "push":
-        await reg.access.before_push(name)
 
 
 def _refuse(request: Request, principal: Principal, scope: str) -> None:

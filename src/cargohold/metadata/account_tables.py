@@ -38,6 +38,9 @@ namespaces = Table(
     Column("kind", String(8), nullable=False),  # "user" | "org"
     Column("default_private", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # A creation template for repositories made inside the namespace (JSON):
+    # tag_mutability, mutability_filters, latest_tag, lifecycle_policy.
+    Column("template", Text),
 )
 
 members = Table(
@@ -57,6 +60,11 @@ repository_settings = Table(
     metadata,
     Column("name", _name(255), primary_key=True),
     Column("private", Boolean, nullable=False),
+    # ECR's imageTagMutability and its exclusion filters (a JSON list of wildcards).
+    Column("tag_mutability", String(32), nullable=False, default="MUTABLE"),
+    Column("mutability_filters", Text),
+    Column("latest_tag", String(8)),  # allow | warn | refuse; NULL: the registry's rule
+    Column("lifecycle_policy", Text),  # ECR lifecycle policy JSON
 )
 
 # Every generated secret: personal access tokens, login passwords, robot secrets,

@@ -27,6 +27,19 @@ class NamespaceRecord:
     kind: str  # "user" | "org"
     default_private: bool
     created_at: datetime
+    template: str | None = None  # JSON: settings for repositories created inside
+
+
+@dataclass(frozen=True, slots=True)
+class RepositorySettings:
+    """What a repository's owners set: visibility, tag rules, lifecycle policy."""
+
+    name: str
+    private: bool
+    tag_mutability: str = "MUTABLE"
+    mutability_filters: tuple[str, ...] = ()
+    latest_tag: str | None = None  # None: the registry-wide rule
+    lifecycle_policy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +143,19 @@ class AccountStore(Protocol):
     async def set_repository_private(self, name: str, private: bool, *, only_new: bool) -> None:
         """Record visibility; with ``only_new`` an existing setting is kept."""
         ...
+
+    async def repository_settings(self, name: str) -> RepositorySettings | None: ...
+
+    async def put_repository_settings(
+        self, settings: RepositorySettings, *, only_new: bool
+    ) -> bool:
+        """Store all settings; with ``only_new`` nothing changes if some exist.
+        True when written."""
+        ...
+
+    async def delete_repository_settings(self, name: str) -> None: ...
+
+    async def set_namespace_template(self, name: str, template: str | None) -> bool: ...
 
     # credentials
     async def add_credential(self, cred: CredentialRecord) -> None: ...

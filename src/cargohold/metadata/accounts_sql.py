@@ -16,6 +16,7 @@ from cargohold.metadata.accounts import (
     CredentialRecord,
     MemberRecord,
     NamespaceRecord,
+    RepositorySettings,
     RobotRecord,
     ScopeGrant,
     UserRecord,
@@ -30,8 +31,8 @@ _ROLE = _Query(
         a.members.c.namespace == bindparam("ns"), a.members.c.username == bindparam("user")
     )
 )
-_PRIVATE = _Query(
-    select(a.repository_settings.c.private).where(a.repository_settings.c.name == bindparam("name"))
+_REPO_SETTINGS = _Query(
+    select(*a.repository_settings.c).where(a.repository_settings.c.name == bindparam("name"))
 )
 _NAMESPACE = _Query(select(*a.namespaces.c).where(a.namespaces.c.name == bindparam("name")))
 
@@ -59,6 +60,18 @@ def _namespace(row: Any) -> NamespaceRecord:
         kind=row[1],
         default_private=bool(row[2]),
         created_at=_dt(row[3]),  # type: ignore[arg-type]
+        template=row[4],
+    )
+
+
+def _repo_settings(row: Any) -> RepositorySettings:
+    return RepositorySettings(
+        name=row[0],
+        private=bool(row[1]),
+        tag_mutability=row[2] or "MUTABLE",
+        mutability_filters=tuple(json.loads(row[3])) if row[3] else (),
+        latest_tag=row[4],
+        lifecycle_policy=row[5],
     )
 
 
@@ -192,7 +205,13 @@ class SqlAccountStore:
     async def delete_user(self, name: str) -> bool:
         def q(conn: Connection) -> bool:
             found = conn.execute(delete(a.users).where(a.users.c.name == name)).rowcount > 0
-            conn.execute(delete(a.namespaces).where(a.namespaces.c.name == name))
+            if not found:
+                return False  # an organisation of that name is not touched
+            conn.execute(
+                delete(a.namespaces).where(
+                    a.namespaces.c.name == name, a.namespaces.c.kind == "user"
+                )
+            )
             conn.execute(delete(a.members).where(a.members.c.username == name))
             conn.execute(delete(a.credentials).where(a.credentials.c.owner == name))
             self._delete_robots(conn, name)
@@ -318,8 +337,8 @@ class SqlAccountStore:
     # -- repositories -----------------------------------------------------------------
 
     async def repository_private(self, name: str) -> bool | None:
-        row = await self._base._fetchone(_PRIVATE, name=name)
-        return None if row is None else bool(row[0])
+        found = await self.repository_settings(name)
+        return None if found is None else found.private
 
     async def set_repository_private(self, name: str, private: bool, *, only_new: bool) -> None:
         def q(conn: Connection) -> None:
@@ -335,6 +354,55 @@ class SqlAccountStore:
         except IntegrityError:
             if not only_new:
                 raise
+
+    async def repository_settings(self, name: str) -> RepositorySettings | None:
+        row = await self._base._fetchone(_REPO_SETTINGS, name=name)
+        return None if row is None else _repo_settings(row)
+
+    async def put_repository_settings(
+        self, settings: RepositorySettings, *, only_new: bool
+    ) -> bool:
+        values = {
+            "private": settings.private,
+            "tag_mutability": settings.tag_mutability,
+            "mutability_filters": json.dumps(list(settings.mutability_filters))
+            if settings.mutability_filters
+            else None,
+            "latest_tag": settings.latest_tag,
+            "lifecycle_policy": settings.lifecycle_policy,
+        }
+
+        def q(conn: Connection) -> bool:
+            table = a.repository_settings
+            exists = conn.execute(select(table.c.name).where(table.c.name == settings.name)).first()
+            if exists is None:
+                conn.execute(insert(table).values(name=settings.name, **values))
+                return True
+            if only_new:
+                return False
+            conn.execute(update(table).where(table.c.name == settings.name).values(**values))
+            return True
+
+        try:
+            return bool(await self._write(q))
+        except IntegrityError:
+            if only_new:
+                return False
+            raise
+
+    async def delete_repository_settings(self, name: str) -> None:
+        def q(conn: Connection) -> None:
+            table = a.repository_settings
+            conn.execute(delete(table).where(table.c.name == name))
+
+        await self._write(q)
+
+    async def set_namespace_template(self, name: str, template: str | None) -> bool:
+        def q(conn: Connection) -> bool:
+            stmt = update(a.namespaces).where(a.namespaces.c.name == name).values(template=template)
+            return conn.execute(stmt).rowcount > 0
+
+        return bool(await self._write(q))
 
     # -- credentials ------------------------------------------------------------------
 

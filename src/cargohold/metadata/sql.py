@@ -32,6 +32,8 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
+    insert,
     select,
     update,
 )
@@ -39,12 +41,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from cargohold.errors import TagImmutable
 from cargohold.metadata import account_tables as _account_tables  # noqa: F401  (one schema)
 from cargohold.metadata import tables as t
 from cargohold.metadata.store import (
     ManifestRecord,
     ManifestReferences,
     PullEvent,
+    RepositoryRecord,
     TagRecord,
 )
 
@@ -433,6 +437,67 @@ class SqlMetadataStore:
     async def repository_exists(self, name: str) -> bool:
         return await self._fetchone(_REPO_ID, repo=name) is not None
 
+    async def create_repository(self, name: str) -> bool:
+        def q(conn: Connection) -> bool:
+            if self._repo_id(conn, name) is not None:
+                return False
+            conn.execute(insert(t.repositories).values(name=name, created_at=_now()))
+            return True
+
+        try:
+            return await self._run(self._write, q)
+        except IntegrityError:
+            return False
+
+    async def describe_repository(self, name: str) -> RepositoryRecord | None:
+        def q(conn: Connection) -> RepositoryRecord | None:
+            repo = conn.execute(
+                select(t.repositories.c.id, t.repositories.c.created_at).where(
+                    t.repositories.c.name == name
+                )
+            ).first()
+            if repo is None:
+                return None
+            manifests = conn.execute(
+                select(func.count(), func.max(t.manifests.c.pushed_at)).where(
+                    t.manifests.c.repository_id == repo[0]
+                )
+            ).first()
+            tags = conn.execute(
+                select(func.count()).where(t.tags.c.repository_id == repo[0])
+            ).scalar_one()
+            assert manifests is not None
+            return RepositoryRecord(
+                name=name,
+                created_at=_dt(repo[1]),  # type: ignore[arg-type]
+                manifest_count=int(manifests[0]),
+                tag_count=int(tags),
+                last_pushed_at=_dt(manifests[1]),
+            )
+
+        return await self._run(self._read, q)
+
+    async def delete_repository(self, name: str) -> bool:
+        def q(conn: Connection) -> bool:
+            repo_id = self._repo_id(conn, name)
+            if repo_id is None:
+                return False
+            manifest_ids = select(t.manifests.c.id).where(t.manifests.c.repository_id == repo_id)
+            conn.execute(delete(t.tags).where(t.tags.c.repository_id == repo_id))
+            conn.execute(
+                delete(t.manifest_references).where(
+                    t.manifest_references.c.manifest_id.in_(manifest_ids)
+                )
+            )
+            conn.execute(delete(t.manifests).where(t.manifests.c.repository_id == repo_id))
+            conn.execute(
+                delete(t.repository_blobs).where(t.repository_blobs.c.repository_id == repo_id)
+            )
+            conn.execute(delete(t.repositories).where(t.repositories.c.id == repo_id))
+            return True
+
+        return await self._run(self._write, q)
+
     async def list_repositories(self, last: str | None, limit: int | None) -> list[str]:
         def q(conn: Connection) -> list[str]:
             stmt = select(t.repositories.c.name).order_by(t.repositories.c.name)
@@ -532,7 +597,12 @@ class SqlMetadataStore:
         ).scalar_one_or_none()
 
     async def put_manifest(
-        self, record: ManifestRecord, refs: ManifestReferences, tag: str | None
+        self,
+        record: ManifestRecord,
+        refs: ManifestReferences,
+        tag: str | None,
+        *,
+        tag_fixed: bool = False,
     ) -> None:
         def q(cursor: Any) -> None:
             now = self._ts(_now())
@@ -570,6 +640,13 @@ class SqlMetadataStore:
                     cursor, _INSERT_TAG, repo_id=repo_id, tag=tag, manifest_id=manifest_id, at=now
                 )
             elif current[0] != manifest_id:
+                if tag_fixed:
+                    # Raised inside the write's savepoint: the manifest row goes too.
+                    raise TagImmutable(
+                        f"tag {tag!r} in {record.repository!r} is immutable; "
+                        "push a new tag, or pin the image by digest",
+                        detail={"tag": tag},
+                    )
                 self._exec(
                     cursor, _MOVE_TAG, repo_id=repo_id, tag=tag, manifest_id=manifest_id, at=now
                 )

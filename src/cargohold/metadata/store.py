@@ -45,6 +45,15 @@ class ManifestReferences:
 
 
 @dataclass(frozen=True, slots=True)
+class RepositoryRecord:
+    name: str
+    created_at: datetime
+    manifest_count: int
+    tag_count: int
+    last_pushed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class PullEvent:
     repository: str
     digest: str
@@ -60,6 +69,17 @@ class MetadataStore(Protocol):
     async def close(self) -> None: ...
 
     async def repository_exists(self, name: str) -> bool: ...
+
+    async def create_repository(self, name: str) -> bool:
+        """Create an empty repository; False if it exists."""
+        ...
+
+    async def describe_repository(self, name: str) -> RepositoryRecord | None: ...
+
+    async def delete_repository(self, name: str) -> bool:
+        """Delete the repository with its tags, manifests and blob links (the blobs
+        stay in storage for garbage collection); False if unknown."""
+        ...
 
     async def list_repositories(self, last: str | None, limit: int | None) -> list[str]:
         """Names sorted in byte order, strictly after ``last``, at most ``limit``."""
@@ -86,9 +106,17 @@ class MetadataStore(Protocol):
         ...
 
     async def put_manifest(
-        self, record: ManifestRecord, refs: ManifestReferences, tag: str | None
+        self,
+        record: ManifestRecord,
+        refs: ManifestReferences,
+        tag: str | None,
+        *,
+        tag_fixed: bool = False,
     ) -> None:
-        """Store the manifest (idempotent by digest) and point ``tag`` at it."""
+        """Store the manifest (idempotent by digest) and point ``tag`` at it. With
+        ``tag_fixed``, a tag already on another manifest raises `TagImmutable` and
+        nothing is stored (checked in the same transaction, so racing pushes cannot
+        both move it)."""
         ...
 
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None: ...

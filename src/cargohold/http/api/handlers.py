@@ -13,6 +13,7 @@ from starlette.responses import Response
 from cargohold.core.access import ANONYMOUS, Principal
 from cargohold.core.accounts import IssuedSecret, parse_scope_grants
 from cargohold.core.registry import Registry
+from cargohold.core.repositories import RepositoryInfo
 from cargohold.errors import RequestInvalid, Unauthorized
 from cargohold.http.api import models as m
 from cargohold.http.auth import authenticate
@@ -284,11 +285,50 @@ async def delete_robot(request: Request) -> Response:
 # -- repositories ---------------------------------------------------------------------
 
 
+def _repository(info: RepositoryInfo) -> m.Repository:
+    st, rec = info.settings, info.record
+    return m.Repository(
+        name=st.name,
+        visibility="private" if st.private else "public",
+        tag_mutability=st.tag_mutability,
+        mutability_filters=list(st.mutability_filters),
+        latest_tag=st.latest_tag,
+        created_at=rec.created_at if rec else None,
+        manifest_count=rec.manifest_count if rec else 0,
+        tag_count=rec.tag_count if rec else 0,
+        last_pushed_at=rec.last_pushed_at if rec else None,
+    )
+
+
+async def create_repository(request: Request) -> Response:
+    who = await caller(request)
+    req = await body(request, m.RepositoryCreate)
+    info = await _registry(request).repositories.create(
+        who,
+        req.name,
+        private=None if req.visibility is None else req.visibility == "private",
+        tag_mutability=req.tag_mutability,
+        mutability_filters=tuple(req.mutability_filters),
+    )
+    return reply(_repository(info), 201)
+
+
+async def list_repositories(request: Request) -> Response:
+    who = await caller(request)
+    return reply([_repository(i) for i in await _registry(request).repositories.list(who)])
+
+
 async def get_repository(request: Request) -> Response:
     who = await caller(request)
-    name = request.path_params["name"]
-    private = await _registry(request).accounts.visibility(who, name)
-    return reply(m.Repository(name=name, visibility="private" if private else "public"))
+    info = await _registry(request).repositories.describe(who, request.path_params["name"])
+    return reply(_repository(info))
+
+
+async def delete_repository(request: Request) -> Response:
+    who = await caller(request)
+    force = request.query_params.get("force", "").lower() in ("1", "true", "yes")
+    await _registry(request).repositories.delete(who, request.path_params["name"], force=force)
+    return reply(None)
 
 
 async def set_repository_visibility(request: Request) -> Response:
@@ -296,4 +336,24 @@ async def set_repository_visibility(request: Request) -> Response:
     req = await body(request, m.RepositoryVisibility)
     name = request.path_params["name"]
     await _registry(request).accounts.set_visibility(who, name, req.visibility == "private")
-    return reply(m.Repository(name=name, visibility=req.visibility))
+    return reply(m.RepositoryVisibilityState(name=name, visibility=req.visibility))
+
+
+async def set_tag_mutability(request: Request) -> Response:
+    who = await caller(request)
+    req = await body(request, m.TagMutabilityUpdate)
+    name = request.path_params["name"]
+    reg = _registry(request)
+    await reg.repositories.set_tag_mutability(
+        who, name, req.tag_mutability, tuple(req.mutability_filters)
+    )
+    return reply(_repository(await reg.repositories.describe(who, name)))
+
+
+async def set_namespace_template(request: Request) -> Response:
+    who = await caller(request)
+    req = await body(request, m.NamespaceTemplate)
+    template = await _registry(request).repositories.set_template(
+        who, request.path_params["namespace"], req.model_dump(exclude_none=True)
+    )
+    return reply(m.NamespaceTemplate.model_validate(template))

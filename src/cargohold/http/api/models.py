@@ -107,9 +107,44 @@ class RepositoryVisibility(_Body):
     visibility: Visibility
 
 
+class RepositoryVisibilityState(_Body):
+    name: str
+    visibility: Visibility
+
+
+TagMutability = Literal[
+    "MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION"
+]
+
+
+class RepositoryCreate(_Body):
+    name: str = Field(max_length=255)
+    visibility: Visibility | None = Field(None, description="default: the namespace's")
+    tag_mutability: TagMutability | None = None
+    mutability_filters: list[str] = Field(default_factory=list, max_length=5)
+
+
+class TagMutabilityUpdate(_Body):
+    tag_mutability: TagMutability
+    mutability_filters: list[str] = Field(default_factory=list, max_length=5)
+
+
 class Repository(_Body):
     name: str
     visibility: Visibility
+    tag_mutability: str
+    mutability_filters: list[str]
+    latest_tag: str | None
+    created_at: datetime | None
+    manifest_count: int
+    tag_count: int
+    last_pushed_at: datetime | None
+
+
+class NamespaceTemplate(_Body):
+    tag_mutability: TagMutability | None = None
+    mutability_filters: list[str] | None = Field(None, max_length=5)
+    latest_tag: Literal["allow", "warn", "refuse"] | None = None
 
 
 class Me(_Body):

@@ -54,7 +54,9 @@ async def get_manifest(request: Request) -> Response:
 async def put_manifest(request: Request) -> Response:
     name = repository(request)
     reference = Reference.parse(request.path_params["reference"])
-    pushed = await registry(request).manifests.put(
+    reg = registry(request)
+    await reg.repositories.prepare_push(name)
+    pushed = await reg.manifests.put(
         name, reference, body(request), request.headers.get("content-type", "")
     )
     headers = {
@@ -64,7 +66,10 @@ async def put_manifest(request: Request) -> Response:
     }
     if pushed.subject:
         headers["OCI-Subject"] = pushed.subject
-    return Response(status_code=201, headers=headers)
+    response = Response(status_code=201, headers=headers)
+    for warning in pushed.warnings:  # RFC 9111's Warning; podman and skopeo print it
+        response.headers.append("Warning", f'299 - "{warning}"')
+    return response
 
 
 async def delete_manifest(request: Request) -> Response:

@@ -44,6 +44,7 @@ def _created(request: Request, name: str, digest: Digest) -> Response:
 async def start_upload(request: Request) -> Response:
     name = repository(request)
     reg = registry(request)
+    await reg.repositories.prepare_push(name)
     mount = query(request, "mount")
     if mount is not None:
         digest = Digest.parse(mount)
