@@ -430,6 +430,7 @@ COMMANDS = [
     user,
     org,
     namespace_default,
+    namespace_template,
     robot,
     token,
     repo,

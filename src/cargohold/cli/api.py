@@ -65,6 +65,7 @@ class Api:
                 "grant_type": "refresh_token",
                 "refresh_token": refresh_token,
                 "client_id": "cargohold-cli",
+                "scope": "registry:account:*",
             },
         )
         if reply.status_code != 200:

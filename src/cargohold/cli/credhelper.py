@@ -292,7 +292,12 @@ def mint(entry: Entry, key: str) -> FreshLogin:
 
 def _exchange(base: str, refresh_token: str) -> str:
     """An access token for docker's stored identity (refresh) token."""
-    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": "cargohold"}
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "client_id": "cargohold",
+        "scope": "registry:account:*",  # the management API, as the stored login
+    }
     try:
         reply = httpx.post(f"{base}/token", data=form, timeout=HTTP_TIMEOUT)
     except httpx.HTTPError as exc:

@@ -88,17 +88,34 @@ class Accounts:
 
     @staticmethod
     def _require_user(actor: Principal) -> None:
+        if actor.anonymous:
+            raise Unauthorized("log in for this")
         if actor.kind != "user":
-            raise Unauthorized("log in as a user for this")
+            raise Denied("log in as a user for this")
 
-    @staticmethod
-    def _require_admin(actor: Principal) -> None:
+    @classmethod
+    def _require_full(cls, actor: Principal) -> None:
+        """Changing accounts needs the account's full rights: a password login or an
+        unscoped token, never a scoped token or a bearer token for some scopes."""
+        cls._require_user(actor)
+        if actor.scopes is not None:
+            raise Denied("this needs your account's full rights; a scoped token has not got them")
+
+    @classmethod
+    def _require_password(cls, actor: Principal) -> None:
+        cls._require_full(actor)
+        if actor.session != "password":
+            raise Denied("log in with your password for this")
+
+    @classmethod
+    def _require_admin(cls, actor: Principal) -> None:
         if not actor.is_admin:
             raise Denied("only an administrator may do this")
+        cls._require_full(actor)
 
     async def _require_owner(self, actor: Principal, namespace: str) -> None:
         """The namespace's owner: the user of that name, an organisation owner, an admin."""
-        self._require_user(actor)
+        self._require_full(actor)
         if actor.is_admin or actor.name == namespace:
             return
         if await self.store.member_role(namespace, actor.name) != "owner":
@@ -143,7 +160,7 @@ class Accounts:
         if actor is not None and not (actor.is_admin or actor.name == name):
             raise Denied("you may only change your own password")
         if actor is not None:
-            self._require_user(actor)
+            self._require_password(actor)
         check_password(password)
         if not await self.store.update_user(
             name, password_hash=hash_password(password), sessions_valid_after=_now()
@@ -175,7 +192,7 @@ class Accounts:
     async def create_org(
         self, actor: Principal, name: str, *, private: bool = False
     ) -> NamespaceRecord:
-        self._require_user(actor)
+        self._require_full(actor)
         check_account_name(name, "organisation name")
         ns = NamespaceRecord(name, "org", private, _now())
         if not await self.store.create_org(ns, actor.name):
@@ -251,10 +268,8 @@ class Accounts:
         scopes: tuple[ScopeGrant, ...] | None,
         expires_in: timedelta | None,
     ) -> IssuedSecret:
-        self._require_user(actor)
-        if actor.session != "password" and actor.session:
-            # A token cannot mint a broader one; only a password login can.
-            raise Denied("create tokens after logging in with your password")
+        # A token cannot mint another (perhaps broader) one; only a password login can.
+        self._require_password(actor)
         if not name or len(name) > 200:
             raise RequestInvalid("a token needs a name of at most 200 characters")
         now = _now()

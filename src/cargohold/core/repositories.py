@@ -230,9 +230,7 @@ class Repositories:
                 f"repository {name} holds {record.manifest_count} manifest(s); "
                 "delete them first or use --force"
             )
-        if record is not None and record.tag_count:
-            tags = [t.name for t in await self.store.tag_details(name)]
-            await self.check_tag_delete(name, tags)
+        # As ECR's delete-repository --force: immutable tags go with the repository.
         await self.store.delete_repository(name)
         await self.accounts.delete_repository_settings(name)
 

@@ -80,7 +80,10 @@ class RegistryApp:
         if handler is None and method == "HEAD" and "GET" in handlers:
             handler = handlers["GET"]
         if handler is None:
-            raise Unsupported(f"method {method} is not supported on {found.route}")
+            raise Unsupported(
+                f"method {method} is not supported on {found.route}",
+                headers={"Allow": ", ".join(sorted(handlers))},
+            )
         scope["path_params"] = found.params
         request = Request(scope, receive)
         if found.route != TOKEN:

@@ -60,6 +60,9 @@ async def _grant(reg: Registry, principal: Principal, wanted: list[Access]) -> l
             actions = (
                 frozenset({"*"}) if await reg.access.may_list_catalog(principal) else frozenset()
             )
+        elif item.type == "registry" and item.name == "account" and "*" in item.actions:
+            # The management API as the principal itself (its own scopes still apply).
+            actions = frozenset() if principal.anonymous else frozenset({"*"})
         else:
             continue
         if actions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -17,7 +18,13 @@ from cargohold.core.repositories import RepositoryInfo
 from cargohold.errors import RequestInvalid, Unauthorized
 from cargohold.http.api import models as m
 from cargohold.http.auth import authenticate
-from cargohold.metadata.accounts import CredentialRecord, NamespaceRecord, RobotRecord, UserRecord
+from cargohold.metadata.accounts import (
+    CredentialRecord,
+    NamespaceRecord,
+    RobotRecord,
+    ScopeGrant,
+    UserRecord,
+)
 
 B = TypeVar("B", bound=BaseModel)
 MAX_BODY = 64 * 1024
@@ -32,9 +39,24 @@ async def caller(request: Request) -> Principal:
     """The authenticated caller; the API has no anonymous operations."""
     if not request.headers.get("authorization"):
         raise Unauthorized(headers={"WWW-Authenticate": 'Basic realm="cargohold"'})
-    principal, _ = await authenticate(request)
+    try:
+        principal, claims = await authenticate(request)
+    except Unauthorized as exc:
+        exc.headers["WWW-Authenticate"] = 'Basic realm="cargohold"'
+        raise
     if principal is ANONYMOUS or principal.anonymous:
         raise Unauthorized(headers={"WWW-Authenticate": 'Basic realm="cargohold"'})
+    if claims is not None and not any(
+        a.type == "registry" and a.name == "account" and "*" in a.actions for a in claims.access
+    ):
+        # A bearer token asked for repository access only: it acts with exactly the
+        # grants it carries, so a leaked pull token cannot manage the account.
+        grants = tuple(
+            ScopeGrant(a.name, tuple(sorted(a.actions)))
+            for a in claims.access
+            if a.type == "repository"
+        )
+        principal = replace(principal, scopes=grants)
     return principal
 
 

@@ -218,7 +218,8 @@ async def dispatch(request: Request) -> Response:
         methods.append(route.method)
     if methods:
         raise Unsupported(
-            f"method {request.method} is not supported here; use {', '.join(methods)}"
+            f"method {request.method} is not supported here; use {', '.join(methods)}",
+            headers={"Allow": ", ".join(methods)},
         )
     raise RouteUnknown(f"no such endpoint: {request.url.path[:200]}")
 
