@@ -72,6 +72,15 @@ class RepositoryPolicySettings(_Section):
     )
 
 
+class GovernanceSettings(_Section):
+    lifecycle_interval_seconds: float = Field(
+        3600, ge=0, description="how often lifecycle policies run inside the server; 0: never"
+    )
+    trash_retention_days: float = Field(
+        7, ge=0, description="how long deleted tags and manifests can be restored"
+    )
+
+
 class AuthSettings(_Section):
     anonymous_pull: bool = Field(True, description="let anonymous clients pull public repositories")
     service: str = Field("cargohold", description="the token service name (JWT audience)")
@@ -106,6 +115,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     auth: AuthSettings = AuthSettings()
     repositories: RepositoryPolicySettings = RepositoryPolicySettings()
+    governance: GovernanceSettings = GovernanceSettings()
 
     @classmethod
     def settings_customise_sources(

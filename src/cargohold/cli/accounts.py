@@ -422,6 +422,101 @@ def namespace_template(
     _print(_api(server).call("PUT", f"/namespaces/{namespace}/template", body))
 
 
+@click.group()
+def policy() -> None:
+    """ECR lifecycle policies: put, get, delete, preview, run, runs."""
+
+
+def _read_policy(source: str) -> str:
+    if source == "-":
+        return sys.stdin.read()
+    try:
+        with open(source, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source}: {exc.strerror}") from exc
+
+
+@policy.command("put")
+@click.argument("repository")
+@click.argument("source", metavar="FILE")
+@server_option
+def policy_put(repository: str, source: str, server: str | None) -> None:
+    """Set REPOSITORY's policy from FILE (ECR's JSON; - for standard input)."""
+    _print(
+        _api(server).call(
+            "PUT", f"/repositories/{repository}/lifecycle-policy", text=_read_policy(source)
+        )
+    )
+
+
+@policy.command("get")
+@click.argument("repository")
+@server_option
+def policy_get(repository: str, server: str | None) -> None:
+    doc = _api(server).call("GET", f"/repositories/{repository}/lifecycle-policy")
+    click.echo(doc["lifecyclePolicyText"])
+
+
+@policy.command("delete")
+@click.argument("repository")
+@server_option
+def policy_delete(repository: str, server: str | None) -> None:
+    _api(server).call("DELETE", f"/repositories/{repository}/lifecycle-policy")
+    click.echo(f"removed the lifecycle policy of {repository}")
+
+
+@policy.command("preview")
+@click.argument("repository")
+@click.argument("source", metavar="[FILE]", required=False)
+@server_option
+def policy_preview(repository: str, source: str | None, server: str | None) -> None:
+    """Every image the stored policy (or the one in FILE) would expire now, and the
+    rule that selects it. Nothing is deleted."""
+    text = _read_policy(source) if source else ""
+    doc = _api(server).call(
+        "POST", f"/repositories/{repository}/lifecycle-policy/preview", text=text
+    )
+    _print(doc)
+
+
+@policy.command("run")
+@click.argument("repository")
+@server_option
+def policy_run(repository: str, server: str | None) -> None:
+    """Run the policy now; expired images go to the recycle bin (`trash restore`)."""
+    _print(_api(server).call("POST", f"/repositories/{repository}/lifecycle-policy/run", text=""))
+
+
+@policy.command("runs")
+@click.argument("repository")
+@server_option
+def policy_runs(repository: str, server: str | None) -> None:
+    """Recorded runs: when, what expired and by which rule."""
+    _print(_api(server).call("GET", f"/repositories/{repository}/lifecycle-runs"))
+
+
+@click.group()
+def trash() -> None:
+    """The recycle bin: deleted tags and manifests, restorable until retention ends."""
+
+
+@trash.command("list")
+@click.option("--repository", help="Only this repository.")
+@server_option
+def trash_list(repository: str | None, server: str | None) -> None:
+    path = "/trash" + (f"?repository={repository}" if repository else "")
+    _print(_api(server).call("GET", path))
+
+
+@trash.command("restore")
+@click.argument("entry_id", type=int)
+@server_option
+def trash_restore(entry_id: int, server: str | None) -> None:
+    """Put a deleted manifest (with its tags) or tag back."""
+    _print(_api(server).call("POST", f"/trash/{entry_id}/restore", text=""))
+
+
 COMMANDS = [
     login,
     logout,
@@ -434,4 +529,6 @@ COMMANDS = [
     robot,
     token,
     repo,
+    policy,
+    trash,
 ]

@@ -74,9 +74,25 @@ class Api:
             )
         return str(reply.json()["access_token"])
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        text: str | None = None,
+    ) -> Any:
+        """One API call with a JSON body, or ``text`` sent as it is (a policy)."""
         try:
-            reply = self.client.request(method, f"/api/v1{path}", json=body)
+            if text is not None:
+                reply = self.client.request(
+                    method,
+                    f"/api/v1{path}",
+                    content=text.encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+            else:
+                reply = self.client.request(method, f"/api/v1{path}", json=body)
         except httpx.HTTPError as exc:
             raise ApiError(f"cannot reach {self.client.base_url}: {exc}") from exc
         if reply.status_code >= 400:

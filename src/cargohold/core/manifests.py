@@ -23,6 +23,7 @@ from cargohold.errors import (
     NotFound,
 )
 from cargohold.formats.manifests import parse_manifest
+from cargohold.metadata.governance import GovernanceStore
 from cargohold.metadata.store import ManifestRecord, ManifestReferences, MetadataStore
 from cargohold.storage import layout
 from cargohold.storage.driver import PathNotFound, StorageDriver
@@ -67,9 +68,11 @@ class Manifests:
         store: MetadataStore,
         max_bytes: int,
         rules: Repositories | None = None,
+        trash: GovernanceStore | None = None,
         cache_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self._rules = rules
+        self._trash = trash
         self._driver = driver
         self._store = store
         self._max_bytes = max_bytes
@@ -151,9 +154,9 @@ class Manifests:
             self._cache.put(record.digest, data)
         return data
 
-    async def delete(self, repository: str, reference: Reference) -> None:
-        """Delete a tag, or a manifest with every tag on it; `TagImmutable` when a
-        tag it would remove is fixed."""
+    async def delete(self, repository: str, reference: Reference, by: str = "") -> None:
+        """Delete a tag, or a manifest with every tag on it, into the recycle bin;
+        `TagImmutable` when a tag it would remove is fixed."""
         if self._rules is not None:
             if reference.tag is not None:
                 await self._rules.check_tag_delete(repository, [reference.tag])
@@ -164,7 +167,19 @@ class Manifests:
                     if t.digest == str(reference.digest)
                 ]
                 await self._rules.check_tag_delete(repository, tags)
-        if reference.digest is not None:
+        deleted: object
+        if self._trash is not None:
+            who = by or "anonymous"
+            if reference.digest is not None:
+                deleted = await self._trash.trash_manifest(
+                    repository, str(reference.digest), by=who, reason="deleted"
+                )
+            else:
+                assert reference.tag is not None
+                deleted = await self._trash.trash_tag(
+                    repository, reference.tag, by=who, reason="deleted"
+                )
+        elif reference.digest is not None:
             deleted = await self._store.delete_manifest(repository, str(reference.digest))
         else:
             assert reference.tag is not None

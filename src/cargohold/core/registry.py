@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from cargohold.config import Settings
@@ -12,11 +15,13 @@ from cargohold.core.accounts import Accounts
 from cargohold.core.blobs import Blobs
 from cargohold.core.listings import Listings
 from cargohold.core.manifests import Manifests
+from cargohold.core.policies import LifecyclePolicies, RecycleBin
 from cargohold.core.repositories import Repositories
 from cargohold.core.uploads import Uploads
 from cargohold.core.usage import PullRecorder
 from cargohold.errors import Conflict
 from cargohold.metadata.accounts import AccountStore
+from cargohold.metadata.governance import GovernanceStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.storage.driver import StorageDriver
 
@@ -40,7 +45,11 @@ class Registry:
     access: Access
     accounts: Accounts
     repositories: Repositories
+    governance: GovernanceStore
+    policies: LifecyclePolicies
+    trash: RecycleBin
     _signing_key: tuple[str, str] | None = field(default=None)
+    _scheduler: asyncio.Task[None] | None = field(default=None)
     _signer: TokenSigner | None = field(default=None)
 
     @classmethod
@@ -49,6 +58,7 @@ class Registry:
         driver: StorageDriver,
         store: MetadataStore,
         account_store: AccountStore,
+        governance: GovernanceStore,
         settings: Settings,
     ) -> Registry:
         limits = settings.limits
@@ -61,12 +71,19 @@ class Registry:
             account_store=account_store,
             blobs=Blobs(driver, store),
             uploads=Uploads(driver, store, limits.upload_chunk_bytes),
-            manifests=Manifests(driver, store, limits.max_manifest_bytes, repositories),
+            manifests=Manifests(driver, store, limits.max_manifest_bytes, repositories, governance),
             listings=Listings(store),
             pulls=PullRecorder(store, limits.stats_flush_seconds),
             access=access,
             accounts=Accounts(account_store, access, settings.auth),
             repositories=repositories,
+            governance=governance,
+            policies=LifecyclePolicies(account_store, governance, access),
+            trash=RecycleBin(
+                governance,
+                access,
+                timedelta(days=settings.governance.trash_retention_days),
+            ),
         )
 
     async def open(self) -> None:
@@ -76,6 +93,28 @@ class Registry:
         self._signing_key = await self.account_store.signing_key(generate_private_key_pem)
         await self._bootstrap_admin()
         self.pulls.start()
+        self._scheduler = asyncio.get_running_loop().create_task(self._schedule())
+
+    async def _schedule(self) -> None:
+        """Scheduled lifecycle runs and recycle-bin purges. Every worker and replica
+        runs this loop; a lease in the database lets one of them act per round."""
+        governance = self.settings.governance
+        interval = governance.lifecycle_interval_seconds or 3600.0
+        holder = secrets.token_hex(8)
+        while True:
+            await asyncio.sleep(interval)
+            now = datetime.now(UTC)
+            try:
+                until = now + timedelta(seconds=interval * 0.9)
+                if not await self.governance.take_lease("schedule", holder, until, now):
+                    continue
+                if governance.lifecycle_interval_seconds > 0:
+                    await self.policies.run_all()
+                purged = await self.trash.purge()
+                if purged:
+                    log.info("purged %d recycle bin entries past retention", purged)
+            except Exception:  # keep the loop alive; the next round tries again
+                log.exception("scheduled governance round failed")
 
     def token_signer(self) -> TokenSigner:
         """The bearer-token signer, built on first use (JWT and curve code load then)."""
@@ -103,5 +142,8 @@ class Registry:
             pass  # another worker made it first
 
     async def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            await asyncio.gather(self._scheduler, return_exceptions=True)
         await self.pulls.stop()
         await self.store.close()

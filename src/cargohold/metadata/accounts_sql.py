@@ -397,6 +397,14 @@ class SqlAccountStore:
 
         await self._write(q)
 
+    async def repositories_with_policy(self) -> list[str]:
+        def q(conn: Connection) -> list[str]:
+            table = a.repository_settings
+            stmt = select(table.c.name).where(table.c.lifecycle_policy.is_not(None))
+            return list(conn.execute(stmt.order_by(table.c.name)).scalars())
+
+        return list(await self._read(q))
+
     async def set_namespace_template(self, name: str, template: str | None) -> bool:
         def q(conn: Connection) -> bool:
             stmt = update(a.namespaces).where(a.namespaces.c.name == name).values(template=template)

@@ -43,6 +43,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cargohold.errors import TagImmutable
 from cargohold.metadata import account_tables as _account_tables  # noqa: F401  (one schema)
+from cargohold.metadata import governance_tables as _governance_tables  # noqa: F401
 from cargohold.metadata import tables as t
 from cargohold.metadata.store import (
     ManifestRecord,

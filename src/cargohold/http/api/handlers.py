@@ -25,6 +25,7 @@ from cargohold.metadata.accounts import (
     ScopeGrant,
     UserRecord,
 )
+from cargohold.metadata.governance import LifecycleRun, TrashRecord
 
 B = TypeVar("B", bound=BaseModel)
 MAX_BODY = 64 * 1024
@@ -379,3 +380,118 @@ async def set_namespace_template(request: Request) -> Response:
         who, request.path_params["namespace"], req.model_dump(exclude_none=True)
     )
     return reply(m.NamespaceTemplate.model_validate(template))
+
+
+# -- lifecycle policies -----------------------------------------------------------------
+
+
+async def _text(request: Request) -> str:
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise RequestInvalid("request body too large")
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        raise RequestInvalid("the policy must be UTF-8 JSON") from None
+
+
+async def put_lifecycle_policy(request: Request) -> Response:
+    who = await caller(request)
+    name = request.path_params["name"]
+    text = await _registry(request).policies.put(who, name, await _text(request))
+    return reply(m.LifecyclePolicyDoc(repository=name, lifecyclePolicyText=text))
+
+
+async def get_lifecycle_policy(request: Request) -> Response:
+    who = await caller(request)
+    name = request.path_params["name"]
+    text = await _registry(request).policies.get(who, name)
+    return reply(m.LifecyclePolicyDoc(repository=name, lifecyclePolicyText=text))
+
+
+async def delete_lifecycle_policy(request: Request) -> Response:
+    who = await caller(request)
+    await _registry(request).policies.delete(who, request.path_params["name"])
+    return reply(None)
+
+
+async def preview_lifecycle_policy(request: Request) -> Response:
+    who = await caller(request)
+    name = request.path_params["name"]
+    text = (await _text(request)).strip() or None
+    preview = await _registry(request).policies.preview(who, name, text)
+    results = [
+        m.PreviewResult(
+            imageDigest=e.digest,
+            imageTags=list(e.tags),
+            imagePushedAt=e.pushed_at,
+            action=m.PreviewAction(),
+            appliedRulePriority=e.rule_priority,
+        )
+        for e in preview.expiries
+    ]
+    return reply(
+        m.LifecyclePreview(
+            repository=name,
+            results=results,
+            summary=m.PreviewSummary(expiringImageTotalCount=len(results)),
+        )
+    )
+
+
+def _run_doc(run: LifecycleRun) -> m.LifecycleRunDoc:
+    return m.LifecycleRunDoc(
+        id=run.id,
+        repository=run.repository,
+        trigger=run.trigger,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        expired=[dict(e) for e in run.expired],
+        bytes=run.bytes,
+    )
+
+
+async def run_lifecycle_policy(request: Request) -> Response:
+    who = await caller(request)
+    run = await _registry(request).policies.run(who, request.path_params["name"])
+    return reply(_run_doc(run))
+
+
+async def list_lifecycle_runs(request: Request) -> Response:
+    who = await caller(request)
+    runs = await _registry(request).policies.runs(who, request.path_params["name"])
+    return reply([_run_doc(r) for r in runs])
+
+
+# -- the recycle bin --------------------------------------------------------------------
+
+
+def _trash_entry(e: TrashRecord) -> m.TrashEntry:
+    return m.TrashEntry(
+        id=e.id,
+        repository=e.repository,
+        kind=e.kind,
+        digest=e.digest,
+        tags=list(e.tags),
+        deleted_at=e.deleted_at,
+        deleted_by=e.deleted_by,
+        reason=e.reason,
+    )
+
+
+async def list_trash(request: Request) -> Response:
+    who = await caller(request)
+    repository = request.query_params.get("repository") or None
+    entries = await _registry(request).trash.entries(who, repository)
+    return reply([_trash_entry(e) for e in entries])
+
+
+async def restore_trash(request: Request) -> Response:
+    who = await caller(request)
+    raw = request.path_params["entry"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise RequestInvalid(f"no recycle bin entry {raw[:20]!r}")
+    entry, tags = await _registry(request).trash.restore(who, int(raw))
+    return reply(m.Restored(entry=_trash_entry(entry), restored_tags=tags))

@@ -151,3 +151,59 @@ class Me(_Body):
     name: str
     kind: str
     admin: bool
+
+
+class LifecyclePolicyDoc(_Body):
+    repository: str
+    lifecyclePolicyText: str
+
+
+class PreviewAction(_Body):
+    type: Literal["EXPIRE"] = "EXPIRE"
+
+
+class PreviewResult(_Body):
+    imageDigest: str
+    imageTags: list[str]
+    imagePushedAt: datetime
+    action: PreviewAction
+    appliedRulePriority: int
+
+
+class PreviewSummary(_Body):
+    expiringImageTotalCount: int
+
+
+class LifecyclePreview(_Body):
+    """As ECR's GetLifecyclePolicyPreview answers."""
+
+    repository: str
+    status: Literal["COMPLETE"] = "COMPLETE"
+    results: list[PreviewResult]
+    summary: PreviewSummary
+
+
+class LifecycleRunDoc(_Body):
+    id: int | None
+    repository: str
+    trigger: str
+    started_at: datetime
+    finished_at: datetime
+    expired: list[dict[str, object]]
+    bytes: int
+
+
+class TrashEntry(_Body):
+    id: int
+    repository: str
+    kind: Literal["manifest", "tag"]
+    digest: str
+    tags: list[str]
+    deleted_at: datetime
+    deleted_by: str
+    reason: str
+
+
+class Restored(_Body):
+    entry: TrashEntry
+    restored_tags: list[str]

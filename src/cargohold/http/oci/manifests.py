@@ -77,5 +77,6 @@ async def put_manifest(request: Request) -> Response:
 async def delete_manifest(request: Request) -> Response:
     name = repository(request)
     reference = Reference.parse(request.path_params["reference"])
-    await registry(request).manifests.delete(name, reference)
+    principal = request.scope.get("principal")
+    await registry(request).manifests.delete(name, reference, principal.name if principal else "")
     return Response(status_code=202, headers={"Content-Length": "0"})

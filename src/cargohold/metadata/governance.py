@@ -1,0 +1,86 @@
+"""The governance data-access contract: the recycle bin, lifecycle runs, leases."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """A top-level manifest as lifecycle policies see it: not a child of an index
+    in the repository, not a referrer (those follow their index or subject)."""
+
+    digest: str
+    tags: tuple[str, ...]
+    pushed_at: datetime
+    last_pulled_at: datetime | None
+    size: int
+    media_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrashRecord:
+    id: int
+    repository: str
+    kind: str  # "manifest" | "tag"
+    digest: str
+    tags: tuple[str, ...]
+    deleted_at: datetime
+    deleted_by: str
+    reason: str
+    manifest: Mapping[str, object] | None = field(default=None, compare=False)
+    # {"blob": {digest: size}, "manifest": [digest, ...]}
+    refs: Mapping[str, Any] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleRun:
+    repository: str
+    started_at: datetime
+    finished_at: datetime
+    trigger: str
+    expired: tuple[Mapping[str, object], ...]
+    bytes: int
+    id: int | None = None
+
+
+class GovernanceStore(Protocol):
+    async def list_images(self, repository: str) -> list[ImageRecord]: ...
+
+    async def trash_manifest(
+        self, repository: str, digest: str, *, by: str, reason: str
+    ) -> TrashRecord | None:
+        """Move a manifest and its tags to the recycle bin; None if unknown."""
+        ...
+
+    async def trash_tag(
+        self, repository: str, tag: str, *, by: str, reason: str
+    ) -> TrashRecord | None:
+        """Move a tag to the recycle bin (its manifest stays); None if unknown."""
+        ...
+
+    async def list_trash(self, repository: str | None = None) -> list[TrashRecord]: ...
+
+    async def restore(self, entry_id: int) -> tuple[TrashRecord, list[str]] | None:
+        """Put an entry back: the manifest (if gone) and every tag not taken since.
+        Returns the entry and the tags restored; None if there is no such entry."""
+        ...
+
+    async def purge_trash(self, before: datetime) -> list[TrashRecord]:
+        """Forget entries deleted before ``before``; returns them."""
+        ...
+
+    async def trashed_digests(self) -> set[str]:
+        """Every manifest digest and blob the recycle bin still needs kept."""
+        ...
+
+    async def add_lifecycle_run(self, run: LifecycleRun) -> int: ...
+
+    async def lifecycle_runs(self, repository: str, limit: int = 50) -> list[LifecycleRun]: ...
+
+    async def take_lease(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
+        """Hold ``name`` until ``until`` if it is free, expired or already ours."""
+        ...
