@@ -81,6 +81,21 @@ class GovernanceSettings(_Section):
     )
 
 
+class GcSettings(_Section):
+    interval_seconds: float = Field(
+        24 * 3600, ge=0, description="how often garbage collection runs inside the server; 0: never"
+    )
+    grace_seconds: float = Field(
+        24 * 3600,
+        ge=0,
+        description="blobs and links younger than this are kept: the time a push may take "
+        "between uploading its blobs and sending its manifest",
+    )
+    upload_max_age_seconds: float = Field(
+        24 * 3600, ge=0, description="uploads untouched for longer are purged"
+    )
+
+
 class AuthSettings(_Section):
     anonymous_pull: bool = Field(True, description="let anonymous clients pull public repositories")
     service: str = Field("cargohold", description="the token service name (JWT audience)")
@@ -116,6 +131,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     repositories: RepositoryPolicySettings = RepositoryPolicySettings()
     governance: GovernanceSettings = GovernanceSettings()
+    gc: GcSettings = GcSettings()
 
     @classmethod
     def settings_customise_sources(

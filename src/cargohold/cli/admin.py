@@ -93,3 +93,28 @@ def set_password(
     password = read_password(password_stdin)
     run_local(settings, lambda reg: reg.accounts.set_password(None, username, password))
     click.echo(f"password changed for {username}")
+
+
+@click.command("gc")
+@click.option("--dry-run", is_flag=True, help="Report what would be removed; change nothing.")
+@click.option(
+    "--grace-seconds",
+    type=float,
+    help="Keep blobs and links younger than this (default: gc.grace_seconds).",
+)
+@config_option
+@data_dir_option
+def gc(
+    dry_run: bool, grace_seconds: float | None, config: str | None, data_dir: str | None
+) -> None:
+    """Collect garbage now, on the local data; the server may keep running."""
+    import json
+    from datetime import timedelta
+
+    from cargohold.cli.main import _settings
+
+    settings = _settings(config, data_dir=data_dir)
+    grace = None if grace_seconds is None else timedelta(seconds=grace_seconds)
+    report = run_local(settings, lambda reg: reg.gc.run(dry_run=dry_run, grace=grace))
+    doc = {k: v for k, v in vars(report).items() if k != "deleted"}
+    click.echo(json.dumps(doc, indent=2))

@@ -81,10 +81,11 @@ def show_config(config: str | None) -> None:
 
 def _register() -> None:
     from cargohold.cli.accounts import COMMANDS
-    from cargohold.cli.admin import admin
+    from cargohold.cli.admin import admin, gc
     from cargohold.cli.pullsecret import pull_secret
 
     main.add_command(admin)
+    main.add_command(gc)
     main.add_command(pull_secret)
     for command in COMMANDS:
         main.add_command(command)

@@ -114,11 +114,9 @@ class Manifests:
                 "not pushed to this repository",
                 detail={"missing": missing[:50]},
             )
-        path = layout.path_for(layout.BlobData(digest))
-        try:
-            await self._driver.stat(path)
-        except PathNotFound:
-            await self._driver.put_content(path, data)
+        # Written even when present: a fresh file tells garbage collection, which
+        # may be about to remove an unreferenced old copy, that it is wanted.
+        await self._driver.put_content(layout.path_for(layout.BlobData(digest)), data)
         self._cache.put(str(digest), data)
         record = ManifestRecord(
             repository=repository,

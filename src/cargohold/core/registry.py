@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ from cargohold.config import Settings
 from cargohold.core.access import Access
 from cargohold.core.accounts import Accounts
 from cargohold.core.blobs import Blobs
+from cargohold.core.gc import GarbageCollector
 from cargohold.core.listings import Listings
 from cargohold.core.manifests import Manifests
 from cargohold.core.policies import LifecyclePolicies, RecycleBin
@@ -48,6 +50,7 @@ class Registry:
     governance: GovernanceStore
     policies: LifecyclePolicies
     trash: RecycleBin
+    gc: GarbageCollector
     _signing_key: tuple[str, str] | None = field(default=None)
     _scheduler: asyncio.Task[None] | None = field(default=None)
     _signer: TokenSigner | None = field(default=None)
@@ -64,6 +67,9 @@ class Registry:
         limits = settings.limits
         access = Access(account_store, store, settings.auth)
         repositories = Repositories(store, account_store, access, settings.repositories)
+        trash = RecycleBin(
+            governance, access, timedelta(days=settings.governance.trash_retention_days)
+        )
         return cls(
             settings=settings,
             driver=driver,
@@ -79,11 +85,8 @@ class Registry:
             repositories=repositories,
             governance=governance,
             policies=LifecyclePolicies(account_store, governance, access),
-            trash=RecycleBin(
-                governance,
-                access,
-                timedelta(days=settings.governance.trash_retention_days),
-            ),
+            trash=trash,
+            gc=GarbageCollector(driver, governance, trash, settings.gc),
         )
 
     async def open(self) -> None:
@@ -96,23 +99,34 @@ class Registry:
         self._scheduler = asyncio.get_running_loop().create_task(self._schedule())
 
     async def _schedule(self) -> None:
-        """Scheduled lifecycle runs and recycle-bin purges. Every worker and replica
-        runs this loop; a lease in the database lets one of them act per round."""
-        governance = self.settings.governance
-        interval = governance.lifecycle_interval_seconds or 3600.0
+        """Scheduled lifecycle runs, recycle-bin purges and garbage collection. Every
+        worker and replica runs this loop; a lease in the database lets one act."""
+        governance, gc = self.settings.governance, self.settings.gc
+        periods = [p for p in (governance.lifecycle_interval_seconds, gc.interval_seconds) if p]
+        tick = min([*periods, 3600.0])
         holder = secrets.token_hex(8)
+        last_lifecycle = last_gc = time.monotonic()
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(tick)
             now = datetime.now(UTC)
             try:
-                until = now + timedelta(seconds=interval * 0.9)
+                until = now + timedelta(seconds=tick * 0.9)
                 if not await self.governance.take_lease("schedule", holder, until, now):
                     continue
-                if governance.lifecycle_interval_seconds > 0:
+                clock = time.monotonic()
+                lifecycle_due = governance.lifecycle_interval_seconds and (
+                    clock - last_lifecycle >= governance.lifecycle_interval_seconds * 0.99
+                )
+                if lifecycle_due:
+                    last_lifecycle = clock
                     await self.policies.run_all()
-                purged = await self.trash.purge()
-                if purged:
-                    log.info("purged %d recycle bin entries past retention", purged)
+                if gc.interval_seconds and clock - last_gc >= gc.interval_seconds * 0.99:
+                    last_gc = clock
+                    await self.gc.run()  # purges the recycle bin first
+                else:
+                    purged = await self.trash.purge()
+                    if purged:
+                        log.info("purged %d recycle bin entries past retention", purged)
             except Exception:  # keep the loop alive; the next round tries again
                 log.exception("scheduled governance round failed")
 

@@ -77,6 +77,27 @@ class GovernanceStore(Protocol):
         """Every manifest digest and blob the recycle bin still needs kept."""
         ...
 
+    # garbage collection
+    async def stale_links(self, older_than: datetime) -> list[tuple[str, str]]:
+        """(repository, digest) links made before ``older_than`` that no manifest in
+        that repository, and no recycle-bin entry, still needs."""
+        ...
+
+    async def unlink_if_unreferenced(
+        self, repository: str, digest: str, older_than: datetime
+    ) -> bool:
+        """Remove one stale link, checking again under a row lock that nothing took
+        it meanwhile (a manifest being stored share-locks the links it needs)."""
+        ...
+
+    async def blob_in_use(
+        self, digest: str, ignore_links: frozenset[tuple[str, str]] = frozenset()
+    ) -> bool:
+        """Whether anything still needs the blob: a repository link (other than those
+        in ``ignore_links``), a manifest of that digest, a manifest referencing it,
+        or a recycle-bin entry."""
+        ...
+
     async def add_lifecycle_run(self, run: LifecycleRun) -> int: ...
 
     async def lifecycle_runs(self, repository: str, limit: int = 50) -> list[LifecycleRun]: ...

@@ -340,6 +340,96 @@ class SqlGovernanceStore:
 
         return set(await self._read(q))
 
+    # -- garbage collection -----------------------------------------------------------
+
+    async def stale_links(self, older_than: datetime) -> list[tuple[str, str]]:
+        def q(conn: Connection) -> list[tuple[str, str]]:
+            rb, r, m = t.repository_blobs, t.manifest_references, t.manifests
+            used = (
+                select(r.c.digest)
+                .join(m, m.c.id == r.c.manifest_id)
+                .where(m.c.repository_id == rb.c.repository_id, r.c.digest == rb.c.digest)
+                .exists()
+            )
+            rows = conn.execute(
+                select(t.repositories.c.name, rb.c.digest)
+                .join(t.repositories, t.repositories.c.id == rb.c.repository_id)
+                .where(rb.c.linked_at < older_than, ~used)
+                .order_by(t.repositories.c.name, rb.c.digest)
+            ).all()
+            kept = self._trash_needs(conn)
+            return [(repo, digest) for repo, digest in rows if (repo, digest) not in kept]
+
+        return list(await self._read(q))
+
+    @staticmethod
+    def _trash_needs(conn: Connection) -> set[tuple[str, str]]:
+        """(repository, blob) pairs recycle-bin entries will need if restored."""
+        kept: set[tuple[str, str]] = set()
+        for repo, refs in conn.execute(select(g.trash.c.repository, g.trash.c.refs)):
+            if refs:
+                kept.update((repo, d) for d in (json.loads(refs).get("blob") or {}))
+        return kept
+
+    async def unlink_if_unreferenced(
+        self, repository: str, digest: str, older_than: datetime
+    ) -> bool:
+        def q(conn: Connection) -> bool:
+            rb, r, m = t.repository_blobs, t.manifest_references, t.manifests
+            repo_id = SqlMetadataStore._repo_id(conn, repository)
+            if repo_id is None:
+                return False
+            link = conn.execute(
+                select(rb.c.linked_at)
+                .where(rb.c.repository_id == repo_id, rb.c.digest == digest)
+                .with_for_update()
+            ).first()
+            if link is None:
+                return False
+            linked = _dt(link[0])
+            if linked is None or linked >= older_than:
+                return False  # linked again meanwhile: a push is using it
+            # A fresh statement: on PostgreSQL it sees what committed while we
+            # waited for the row lock.
+            needed = conn.execute(
+                select(r.c.digest)
+                .join(m, m.c.id == r.c.manifest_id)
+                .where(m.c.repository_id == repo_id, r.c.digest == digest)
+                .limit(1)
+            ).first()
+            if needed is not None or (repository, digest) in self._trash_needs(conn):
+                return False
+            conn.execute(delete(rb).where(rb.c.repository_id == repo_id, rb.c.digest == digest))
+            return True
+
+        return bool(await self._write(q))
+
+    async def blob_in_use(
+        self, digest: str, ignore_links: frozenset[tuple[str, str]] = frozenset()
+    ) -> bool:
+        def q(conn: Connection) -> bool:
+            links = conn.execute(
+                select(t.repositories.c.name)
+                .join(t.repository_blobs, t.repository_blobs.c.repository_id == t.repositories.c.id)
+                .where(t.repository_blobs.c.digest == digest)
+            ).scalars()
+            if any((name, digest) not in ignore_links for name in links):
+                return True
+            for stmt in (
+                select(t.manifests.c.id).where(t.manifests.c.digest == digest).limit(1),
+                select(t.manifest_references.c.manifest_id)
+                .where(t.manifest_references.c.digest == digest)
+                .limit(1),
+                select(g.trash.c.id)
+                .where((g.trash.c.digest == digest) | g.trash.c.refs.contains(f'"{digest}"'))
+                .limit(1),
+            ):
+                if conn.execute(stmt).first() is not None:
+                    return True
+            return False
+
+        return bool(await self._read(q))
+
     # -- lifecycle runs ---------------------------------------------------------------
 
     async def add_lifecycle_run(self, run: LifecycleRun) -> int:

@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from cargohold.errors import TagImmutable
+from cargohold.errors import ManifestBlobUnknown, TagImmutable
 from cargohold.metadata import account_tables as _account_tables  # noqa: F401  (one schema)
 from cargohold.metadata import governance_tables as _governance_tables  # noqa: F401
 from cargohold.metadata import tables as t
@@ -138,6 +138,17 @@ _MANIFEST_ID = _Query(
         t.manifests.c.repository_id == bindparam("repo_id"),
         t.manifests.c.digest == bindparam("digest"),
     )
+)
+# A repository's link to a blob, share-locked on PostgreSQL (SQLite has no row locks
+# and needs none: its writers take turns) so garbage collection cannot remove the
+# link while a manifest that needs it is being stored.
+_LINK_HELD = _Query(
+    select(t.repository_blobs.c.digest)
+    .where(
+        t.repository_blobs.c.repository_id == bindparam("repo_id"),
+        t.repository_blobs.c.digest == bindparam("digest"),
+    )
+    .with_for_update(read=True)
 )
 _INSERT_MANIFEST = _Query(
     t.manifests.insert().values(
@@ -610,6 +621,7 @@ class SqlMetadataStore:
             repo_id = self._raw_repo_id(cursor, record.repository)
             row = self._exec(cursor, _MANIFEST_ID, repo_id=repo_id, digest=record.digest).fetchone()
             if row is None:
+                self._check_references(cursor, repo_id, refs)
                 self._exec(
                     cursor,
                     _INSERT_MANIFEST,
@@ -653,6 +665,26 @@ class SqlMetadataStore:
                 )
 
         await self._submit(q)
+
+    def _check_references(self, cursor: Any, repo_id: int, refs: ManifestReferences) -> None:
+        """Everything the manifest names is still there, checked inside its write:
+        the earlier check ran outside it, and garbage collection may have removed a
+        stale link since."""
+        missing = [
+            d
+            for d in sorted(refs.blobs)
+            if self._exec(cursor, _LINK_HELD, repo_id=repo_id, digest=d).fetchone() is None
+        ]
+        missing += [
+            d
+            for d in sorted(refs.manifests)
+            if self._exec(cursor, _MANIFEST_ID, repo_id=repo_id, digest=d).fetchone() is None
+        ]
+        if missing:
+            raise ManifestBlobUnknown(
+                f"manifest references {len(missing)} blob(s) or manifest(s) not in this repository",
+                detail={"missing": missing[:50]},
+            )
 
     @staticmethod
     def _record(repository: str, row: Any) -> ManifestRecord:

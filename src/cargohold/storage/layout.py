@@ -5,6 +5,9 @@ below. The tree, under the driver's root::
 
     v1/
     ├── blobs/<algorithm>/<first two hex>/<hex>    content, immutable, shared
+    ├── gc/<algorithm>-<hex>.<token>               a blob garbage collection is
+    │                                              about to delete (moved back if
+    │                                              a push needs it after all)
     └── uploads/
         ├── <upload id>.data                       bytes received so far
         └── <upload id>.json                       repository and start time
@@ -24,6 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cargohold.errors import RegistryError
 from cargohold.types import Digest
 
 VERSION = "v1"
@@ -55,7 +59,33 @@ class BlobsRoot:
     pass
 
 
-PathSpec = BlobData | BlobsRoot | UploadsRoot | UploadData | UploadInfo
+@dataclass(frozen=True, slots=True)
+class GcHold:
+    digest: Digest
+    token: str
+
+
+PathSpec = BlobData | BlobsRoot | UploadsRoot | UploadData | UploadInfo | GcHold
+
+_BLOB_PATH_RE = re.compile(rf"^/{VERSION}/blobs/([a-z0-9]+)/([a-f0-9]{{2}})/([a-f0-9]+)$")
+_UPLOAD_PATH_RE = re.compile(rf"^/{VERSION}/uploads/([a-f0-9-]{{8,64}})\.(data|json)$")
+
+
+def blob_digest(path: str) -> Digest | None:
+    """The digest a blob path stores, or None for anything else (temp files...)."""
+    found = _BLOB_PATH_RE.match(path)
+    if found is None or found.group(3)[:2] != found.group(2):
+        return None
+    try:
+        return Digest.parse(f"{found.group(1)}:{found.group(3)}")
+    except RegistryError:  # an unknown algorithm or a wrong length: not one of ours
+        return None
+
+
+def upload_id_of(path: str) -> str | None:
+    """The upload id of an upload's data or info file, else None."""
+    found = _UPLOAD_PATH_RE.match(path)
+    return found.group(1) if found else None
 
 
 def valid_upload_id(upload_id: str) -> bool:
@@ -84,4 +114,6 @@ def path_for(spec: PathSpec) -> str:
             return _upload(upload_id, ".data")
         case UploadInfo(upload_id):
             return _upload(upload_id, ".json")
+        case GcHold(digest, token):
+            return f"/{VERSION}/gc/{digest.algorithm}-{digest.hex}.{token}"
     raise TypeError(f"unknown path spec {spec!r}")  # pragma: no cover

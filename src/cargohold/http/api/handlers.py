@@ -15,7 +15,7 @@ from cargohold.core.access import ANONYMOUS, Principal
 from cargohold.core.accounts import IssuedSecret, parse_scope_grants
 from cargohold.core.registry import Registry
 from cargohold.core.repositories import RepositoryInfo
-from cargohold.errors import RequestInvalid, Unauthorized
+from cargohold.errors import Denied, RequestInvalid, Unauthorized
 from cargohold.http.api import models as m
 from cargohold.http.auth import authenticate
 from cargohold.metadata.accounts import (
@@ -495,3 +495,15 @@ async def restore_trash(request: Request) -> Response:
         raise RequestInvalid(f"no recycle bin entry {raw[:20]!r}")
     entry, tags = await _registry(request).trash.restore(who, int(raw))
     return reply(m.Restored(entry=_trash_entry(entry), restored_tags=tags))
+
+
+# -- garbage collection -----------------------------------------------------------------
+
+
+async def run_gc(request: Request) -> Response:
+    who = await caller(request)
+    if not who.is_admin or who.scopes is not None:
+        raise Denied("only an administrator may collect garbage")
+    req = await body(request, m.GcRequest)
+    report = await _registry(request).gc.run(dry_run=req.dry_run)
+    return reply(m.GcReportDoc(**{k: v for k, v in vars(report).items() if k != "deleted"}))

@@ -207,3 +207,17 @@ class TrashEntry(_Body):
 class Restored(_Body):
     entry: TrashEntry
     restored_tags: list[str]
+
+
+class GcRequest(_Body):
+    dry_run: bool = False
+
+
+class GcReportDoc(_Body):
+    dry_run: bool
+    trash_purged: int
+    links_removed: int
+    blobs_deleted: int
+    bytes_freed: int
+    blobs_kept_recent: int
+    uploads_purged: int

@@ -220,6 +220,7 @@ API: list[ApiRoute] = [
         response=m.LifecycleRunDoc,
         many=True,
     ),
+    R("POST", "/gc", h.run_gc, "Collect garbage now (administrators)", m.GcRequest, m.GcReportDoc),
     R(
         "GET",
         "/trash",
