@@ -422,6 +422,43 @@ def namespace_template(
     _print(_api(server).call("PUT", f"/namespaces/{namespace}/template", body))
 
 
+@click.command("namespace-quota")
+@click.argument("namespace")
+@click.argument("quota", required=False, metavar="[BYTES|none]")
+@server_option
+def namespace_quota(namespace: str, quota: str | None, server: str | None) -> None:
+    """Show a namespace's usage and quota, or set the quota (administrators)."""
+    api = _api(server)
+    if quota is None:
+        _print(api.call("GET", f"/namespaces/{namespace}/usage"))
+        return
+    value = None if quota.lower() == "none" else _bytes(quota)
+    _print(api.call("PUT", f"/namespaces/{namespace}/quota", {"quota_bytes": value}))
+
+
+_UNITS = {
+    "": 1,
+    "k": 1000,
+    "m": 1000**2,
+    "g": 1000**3,
+    "t": 1000**4,
+    "ki": 1024,
+    "mi": 1024**2,
+    "gi": 1024**3,
+    "ti": 1024**4,
+}
+
+
+def _bytes(text: str) -> int:
+    """``500``, ``10G``, ``2GiB``: a byte count."""
+    raw = text.strip().lower().removesuffix("b")
+    number = raw.rstrip("kmgti")
+    unit = raw[len(number) :]
+    if not number.isdigit() or unit not in _UNITS:
+        raise click.BadParameter(f"{text!r} is not a size like 500, 10G or 2GiB")
+    return int(number) * _UNITS[unit]
+
+
 @click.group()
 def policy() -> None:
     """ECR lifecycle policies: put, get, delete, preview, run, runs."""
@@ -526,6 +563,7 @@ COMMANDS = [
     org,
     namespace_default,
     namespace_template,
+    namespace_quota,
     robot,
     token,
     repo,

@@ -7,7 +7,7 @@ content private and makes cross-repository mounts a metadata-only operation.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from cargohold.errors import BlobUnknown
@@ -28,7 +28,13 @@ class BlobLocation:
 
 
 class Blobs:
-    def __init__(self, driver: StorageDriver, store: MetadataStore) -> None:
+    def __init__(
+        self,
+        driver: StorageDriver,
+        store: MetadataStore,
+        admit: Callable[[str, str, int], Awaitable[None]] | None = None,
+    ) -> None:
+        self._admit = admit
         self._driver = driver
         self._store = store
 
@@ -63,6 +69,8 @@ class Blobs:
             await self._driver.stat(layout.path_for(layout.BlobData(digest)))
         except PathNotFound:
             return False
+        if self._admit is not None:
+            await self._admit(repository, str(digest), size)
         await self._store.link_blob(repository, str(digest), size)
         return True
 

@@ -110,6 +110,39 @@ class Repositories:
         if settings is None:
             await self.accounts.put_repository_settings(await self._defaults(name), only_new=True)
 
+    async def admit(self, repository: str, digest: str, size: int) -> None:
+        """Refuse a blob that would take its namespace past its quota (a blob the
+        namespace already stores costs nothing more)."""
+        namespace = repository.split("/", 1)[0]
+        ns = await self.accounts.get_namespace(namespace)
+        if ns is None or ns.quota_bytes is None:
+            return
+        usage, present = await self.store.namespace_usage(namespace, digest)
+        if not present and usage + size > ns.quota_bytes:
+            raise Denied(
+                f"namespace {namespace} would exceed its storage quota: "
+                f"{usage} bytes used + {size} > {ns.quota_bytes} bytes",
+                detail={"quota": ns.quota_bytes, "usage": usage, "size": size},
+            )
+
+    async def usage(self, actor: Principal, namespace: str) -> tuple[int, int | None]:
+        """Bytes a namespace stores, and its quota (None: none)."""
+        ns = await self.accounts.get_namespace(namespace)
+        if ns is None:
+            raise RequestInvalid(f"no user or organisation named {namespace!r}")
+        member = actor.is_admin or actor.name == namespace
+        if not member and await self.accounts.member_role(namespace, actor.name) is None:
+            raise Denied(f"only members of {namespace!r} may see its usage")
+        return (await self.store.namespace_usage(namespace))[0], ns.quota_bytes
+
+    async def set_quota(self, actor: Principal, namespace: str, quota: int | None) -> None:
+        if not actor.is_admin or actor.scopes is not None:
+            raise Denied("only an administrator may set quotas")
+        if quota is not None and quota < 0:
+            raise RequestInvalid("a quota is a number of bytes, 0 or more")
+        if not await self.accounts.set_namespace_quota(namespace, quota):
+            raise RequestInvalid(f"no user or organisation named {namespace!r}")
+
     async def _defaults(self, name: str) -> RepositorySettings:
         ns = await self.accounts.get_namespace(name.split("/", 1)[0])
         template = parse_template(ns.template if ns else None)

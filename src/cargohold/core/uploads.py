@@ -18,7 +18,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from cargohold.errors import (
     BlobUploadUnknown,
     DigestInvalid,
     RangeInvalid,
+    RegistryError,
     SizeInvalid,
 )
 from cargohold.metadata.store import MetadataStore
@@ -36,6 +37,11 @@ from cargohold.storage.driver import FileWriter, PathBusy, PathNotFound, Storage
 from cargohold.types import Digest, is_count
 
 MAX_LIVE_UPLOADS = 4096
+
+
+# Called with (repository, digest, size) before a verified blob is published; it
+# raises to refuse (a namespace quota, for instance).
+Admit = Callable[[str, str, int], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +65,14 @@ def _acknowledged(size: int) -> str:
 
 
 class Uploads:
-    def __init__(self, driver: StorageDriver, store: MetadataStore, chunk_bytes: int) -> None:
+    def __init__(
+        self,
+        driver: StorageDriver,
+        store: MetadataStore,
+        chunk_bytes: int,
+        admit: Admit | None = None,
+    ) -> None:
+        self._admit = admit
         self._driver = driver
         self._store = store
         self._chunk_bytes = chunk_bytes
@@ -247,6 +260,12 @@ class Uploads:
                 "uploaded content does not match the digest",
                 detail={"digest": str(digest), "actual": f"{digest.algorithm}:{actual}"},
             )
+        if self._admit is not None:
+            try:
+                await self._admit(repository, str(digest), live.size)
+            except RegistryError:
+                await self._discard(upload_id)  # refused for good: nothing stays
+                raise
         # Durable and in place in one step; an earlier background write-back
         # failure surfaces here. Replacing an existing copy is harmless: only
         # verified bytes ever land at a blob's path, and readers keep their file.

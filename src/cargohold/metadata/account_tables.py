@@ -6,6 +6,7 @@ They share `tables.metadata` so one ``create_all`` makes the whole schema.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -41,6 +42,7 @@ namespaces = Table(
     # A creation template for repositories made inside the namespace (JSON):
     # tag_mutability, mutability_filters, latest_tag, lifecycle_policy.
     Column("template", Text),
+    Column("quota_bytes", BigInteger),  # NULL: no quota
 )
 
 members = Table(

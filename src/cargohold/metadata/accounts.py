@@ -28,6 +28,7 @@ class NamespaceRecord:
     default_private: bool
     created_at: datetime
     template: str | None = None  # JSON: settings for repositories created inside
+    quota_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,8 @@ class AccountStore(Protocol):
     async def repositories_with_policy(self) -> list[str]: ...
 
     async def set_namespace_template(self, name: str, template: str | None) -> bool: ...
+
+    async def set_namespace_quota(self, name: str, quota_bytes: int | None) -> bool: ...
 
     # credentials
     async def add_credential(self, cred: CredentialRecord) -> None: ...

@@ -61,6 +61,7 @@ def _namespace(row: Any) -> NamespaceRecord:
         default_private=bool(row[2]),
         created_at=_dt(row[3]),  # type: ignore[arg-type]
         template=row[4],
+        quota_bytes=None if row[5] is None else int(row[5]),
     )
 
 
@@ -404,6 +405,17 @@ class SqlAccountStore:
             return list(conn.execute(stmt.order_by(table.c.name)).scalars())
 
         return list(await self._read(q))
+
+    async def set_namespace_quota(self, name: str, quota_bytes: int | None) -> bool:
+        def q(conn: Connection) -> bool:
+            stmt = (
+                update(a.namespaces)
+                .where(a.namespaces.c.name == name)
+                .values(quota_bytes=quota_bytes)
+            )
+            return conn.execute(stmt).rowcount > 0
+
+        return bool(await self._write(q))
 
     async def set_namespace_template(self, name: str, template: str | None) -> bool:
         def q(conn: Connection) -> bool:

@@ -489,6 +489,43 @@ class SqlMetadataStore:
 
         return await self._run(self._read, q)
 
+    async def namespace_usage(self, namespace: str, digest: str | None = None) -> tuple[int, bool]:
+        def q(conn: Connection) -> tuple[int, bool]:
+            # "ns" itself and everything under "ns/": '0' is the character after '/'.
+            repos = select(t.repositories.c.id).where(
+                (t.repositories.c.name == namespace)
+                | (
+                    (t.repositories.c.name >= namespace + "/")
+                    & (t.repositories.c.name < namespace + "0")
+                )
+            )
+            rb = t.repository_blobs
+            per_blob = (
+                select(rb.c.digest, func.max(rb.c.size).label("size"))
+                .where(rb.c.repository_id.in_(repos))
+                .group_by(rb.c.digest)
+                .subquery()
+            )
+            blobs = conn.execute(select(func.coalesce(func.sum(per_blob.c.size), 0))).scalar_one()
+            manifests = conn.execute(
+                select(func.coalesce(func.sum(t.manifests.c.size), 0)).where(
+                    t.manifests.c.repository_id.in_(repos)
+                )
+            ).scalar_one()
+            has = False
+            if digest is not None:
+                has = (
+                    conn.execute(
+                        select(rb.c.digest)
+                        .where(rb.c.repository_id.in_(repos), rb.c.digest == digest)
+                        .limit(1)
+                    ).first()
+                    is not None
+                )
+            return int(blobs) + int(manifests), has
+
+        return await self._run(self._read, q)
+
     async def delete_repository(self, name: str) -> bool:
         def q(conn: Connection) -> bool:
             repo_id = self._repo_id(conn, name)

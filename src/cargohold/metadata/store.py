@@ -76,6 +76,11 @@ class MetadataStore(Protocol):
 
     async def describe_repository(self, name: str) -> RepositoryRecord | None: ...
 
+    async def namespace_usage(self, namespace: str, digest: str | None = None) -> tuple[int, bool]:
+        """Bytes stored for a namespace's repositories (each blob once, plus their
+        manifests), and whether ``digest`` is already among its blobs."""
+        ...
+
     async def delete_repository(self, name: str) -> bool:
         """Delete the repository with its tags, manifests and blob links (the blobs
         stay in storage for garbage collection); False if unknown."""

@@ -507,3 +507,24 @@ async def run_gc(request: Request) -> Response:
     req = await body(request, m.GcRequest)
     report = await _registry(request).gc.run(dry_run=req.dry_run)
     return reply(m.GcReportDoc(**{k: v for k, v in vars(report).items() if k != "deleted"}))
+
+
+# -- quotas -----------------------------------------------------------------------------
+
+
+async def _usage(request: Request, who: Principal, namespace: str) -> Response:
+    usage, quota = await _registry(request).repositories.usage(who, namespace)
+    return reply(m.NamespaceUsage(namespace=namespace, usage_bytes=usage, quota_bytes=quota))
+
+
+async def get_namespace_usage(request: Request) -> Response:
+    who = await caller(request)
+    return await _usage(request, who, request.path_params["namespace"])
+
+
+async def set_namespace_quota(request: Request) -> Response:
+    who = await caller(request)
+    req = await body(request, m.QuotaSet)
+    namespace = request.path_params["namespace"]
+    await _registry(request).repositories.set_quota(who, namespace, req.quota_bytes)
+    return await _usage(request, who, namespace)

@@ -221,3 +221,13 @@ class GcReportDoc(_Body):
     bytes_freed: int
     blobs_kept_recent: int
     uploads_purged: int
+
+
+class QuotaSet(_Body):
+    quota_bytes: int | None = Field(description="null: no quota")
+
+
+class NamespaceUsage(_Body):
+    namespace: str
+    usage_bytes: int
+    quota_bytes: int | None

@@ -220,6 +220,21 @@ API: list[ApiRoute] = [
         response=m.LifecycleRunDoc,
         many=True,
     ),
+    R(
+        "GET",
+        "/namespaces/{namespace}/usage",
+        h.get_namespace_usage,
+        "Bytes a namespace stores, and its quota",
+        response=m.NamespaceUsage,
+    ),
+    R(
+        "PUT",
+        "/namespaces/{namespace}/quota",
+        h.set_namespace_quota,
+        "Set or clear a namespace's storage quota (administrators)",
+        m.QuotaSet,
+        m.NamespaceUsage,
+    ),
     R("POST", "/gc", h.run_gc, "Collect garbage now (administrators)", m.GcRequest, m.GcReportDoc),
     R(
         "GET",
