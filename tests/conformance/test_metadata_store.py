@@ -2,58 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-import sqlalchemy
 
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.store import ManifestRecord, ManifestReferences, PullEvent
-from tests.support import IN_CI
 
 pytestmark = pytest.mark.anyio
 
-POSTGRES_URL = os.environ.get(
-    "CARGOHOLD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def postgres_schema() -> Iterator[str]:
-    """A throwaway schema in the test database, dropped afterwards."""
-    engine = sqlalchemy.create_engine(POSTGRES_URL)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except sqlalchemy.exc.OperationalError as exc:
-        engine.dispose()
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}")
-    yield schema
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlMetadataStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'meta.db'}"
-    else:
-        schema = request.getfixturevalue("postgres_schema")
-        url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    s = SqlMetadataStore(url)
+async def store(database_url: str) -> AsyncIterator[SqlMetadataStore]:
+    s = SqlMetadataStore(database_url)
     await s.create_schema()
     yield s
     await s.close()
