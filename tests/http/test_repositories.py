@@ -200,3 +200,32 @@ async def test_describe_list_and_delete(api: httpx.AsyncClient) -> None:
     r = await api.get("/api/v1/repositories/team/empty")
     assert r.status_code == 404
     assert (await api.delete("/api/v1/repositories/team/none")).status_code == 404
+
+
+async def test_a_namespace_template_carries_a_lifecycle_policy(api: httpx.AsyncClient) -> None:
+    assert (await api.post("/api/v1/orgs", json={"name": "team"})).status_code == 201
+    policy = {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 1,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+    r = await api.put(
+        "/api/v1/namespaces/team/template", json={"lifecycle_policy": json.dumps(policy)}
+    )
+    assert r.status_code == 200, r.text
+    r = await api.put("/api/v1/namespaces/team/template", json={"lifecycle_policy": "{}"})
+    assert r.status_code == 400
+    await put_manifest(api, "team/new", "v1", b"one")
+    await put_manifest(api, "team/new", "v2", b"two")
+    r = await api.get("/api/v1/repositories/team/new/lifecycle-policy")
+    assert json.loads(r.json()["lifecyclePolicyText"]) == policy
+    r = await api.post("/api/v1/repositories/team/new/lifecycle-policy/preview")
+    assert [x["imageTags"] for x in r.json()["results"]] == [["v1"]]

@@ -405,12 +405,14 @@ def repo_tag_mutability(
 @click.option("--tag-mutability", type=MUTABILITY)
 @click.option("--exclude", "filters", multiple=True)
 @click.option("--latest", "latest", type=click.Choice(["allow", "warn", "refuse"]))
+@click.option("--lifecycle-policy", "policy_file", metavar="FILE", help="ECR policy JSON file.")
 @server_option
 def namespace_template(
     namespace: str,
     tag_mutability: str | None,
     filters: tuple[str, ...],
     latest: str | None,
+    policy_file: str | None,
     server: str | None,
 ) -> None:
     """Settings that repositories created in NAMESPACE start with."""
@@ -418,6 +420,7 @@ def namespace_template(
         "tag_mutability": tag_mutability,
         "mutability_filters": list(filters) or None,
         "latest_tag": latest,
+        "lifecycle_policy": _read_policy(policy_file) if policy_file else None,
     }
     _print(_api(server).call("PUT", f"/namespaces/{namespace}/template", body))
 

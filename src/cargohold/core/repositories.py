@@ -23,6 +23,7 @@ from cargohold.errors import (
     RequestInvalid,
     TagImmutable,
 )
+from cargohold.formats.lifecycle import parse_policy
 from cargohold.metadata.accounts import AccountStore, RepositorySettings
 from cargohold.metadata.store import MetadataStore, RepositoryRecord
 from cargohold.types import check_name
@@ -294,6 +295,9 @@ class Repositories:
         latest = template.get("latest_tag")
         if latest is not None and latest not in LATEST_RULES:
             raise RequestInvalid(f"latest_tag must be one of {', '.join(LATEST_RULES)}")
+        policy = template.get("lifecycle_policy")
+        if policy is not None:
+            parse_policy(str(policy))
         ns = await self.accounts.get_namespace(namespace)
         if ns is None:
             raise RequestInvalid(f"no user or organisation named {namespace!r}")

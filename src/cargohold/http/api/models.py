@@ -145,6 +145,7 @@ class NamespaceTemplate(_Body):
     tag_mutability: TagMutability | None = None
     mutability_filters: list[str] | None = Field(None, max_length=5)
     latest_tag: Literal["allow", "warn", "refuse"] | None = None
+    lifecycle_policy: str | None = Field(None, description="ECR lifecycle policy JSON text")
 
 
 class Me(_Body):
