@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from cargohold.config import Settings
+from cargohold.core.registry import Registry
+from cargohold.http.app import create_app
+from cargohold.services import build_registry
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -75,3 +84,35 @@ async def push_image(
     )
     assert r.status_code == 201, r.text
     return r.headers["Docker-Content-Digest"], manifest
+
+
+ADMIN = ("root", "root-password")
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@asynccontextmanager
+async def admin_client(
+    tmp_path: Path, **sections: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, Registry]]:
+    """The app with these settings sections and an administrator (ADMIN), and a
+    client that sends the administrator's credentials."""
+    settings = Settings(data_dir=tmp_path / "data", **sections)
+    registry = build_registry(settings)
+    await registry.open()
+    await registry.accounts.create_user(None, *ADMIN, admin=True)
+    registry.access._has_users = True  # skip the one-second setup-mode recheck
+    transport = httpx.ASGITransport(app=create_app(settings, registry))
+    try:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://registry", headers=basic(*ADMIN)
+        ) as client:
+            yield client, registry
+    finally:
+        await registry.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import inspect
 import json
@@ -21,20 +20,11 @@ from cargohold.core import accounts as accounts_module
 from cargohold.core.registry import Registry
 from cargohold.http.api.routes import API, PREFIX
 from cargohold.metadata.accounts import CredentialRecord, ScopeGrant
-from tests.http.helpers import push_blob, push_image
+from tests.http.helpers import basic, bearer, push_blob, push_image
 
 pytestmark = pytest.mark.anyio
 
 BASIC_CHALLENGE = 'Basic realm="cargohold"'
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    raw = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {raw}"}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 ALICE = basic("alice", "alice-password")  # administrator

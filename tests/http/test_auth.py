@@ -10,18 +10,9 @@ import httpx
 import pytest
 
 from cargohold.core.registry import Registry
-from tests.http.helpers import error_codes, push_blob, push_image
+from tests.http.helpers import basic, bearer, error_codes, push_blob, push_image
 
 pytestmark = pytest.mark.anyio
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    raw = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {raw}"}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,14 +11,17 @@ from typing import Any
 import httpx
 import pytest
 
-from cargohold.config import Settings
-from cargohold.http.app import create_app
-from cargohold.services import build_registry
-from tests.http.helpers import OCI_MANIFEST, error_codes, image_manifest, push_blob
+from tests.http.helpers import (
+    OCI_MANIFEST,
+    admin_client,
+    basic,
+    error_codes,
+    image_manifest,
+    push_blob,
+)
 
 pytestmark = pytest.mark.anyio
 
-ADMIN = "root", "root-password"
 KEEP_TWO = {
     "rules": [
         {
@@ -47,22 +49,9 @@ KEEP_TWO = {
 }
 
 
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
 async def make_client(tmp_path: Path, **governance: Any) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(data_dir=tmp_path / "data", governance=governance)
-    reg = build_registry(settings)
-    await reg.open()
-    await reg.accounts.create_user(None, *ADMIN, admin=True)
-    reg.access._has_users = True
-    transport = httpx.ASGITransport(app=create_app(settings, reg))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://registry", headers=basic(*ADMIN)
-    ) as c:
-        yield c
-    await reg.close()
+    async with admin_client(tmp_path, governance=governance) as (client, _):
+        yield client
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ and garbage collection."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,36 +12,26 @@ from typing import Any
 import httpx
 import pytest
 
-from cargohold.config import Settings
 from cargohold.core.registry import Registry
-from cargohold.http.app import create_app
-from cargohold.services import build_registry
-from tests.http.helpers import OCI_MANIFEST, error_codes, image_manifest, push_blob, sha256
+from tests.http.helpers import (
+    OCI_MANIFEST,
+    admin_client,
+    basic,
+    error_codes,
+    image_manifest,
+    push_blob,
+    sha256,
+)
 
 pytestmark = pytest.mark.anyio
-
-ADMIN = "root", "root-password"
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Registry]]:
-    settings = Settings(data_dir=tmp_path / "data", governance={"trash_retention_days": 0})
-    reg = build_registry(settings)
-    await reg.open()
-    await reg.accounts.create_user(None, *ADMIN, admin=True)
-    reg.access._has_users = True
-    transport = httpx.ASGITransport(app=create_app(settings, reg))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://registry", headers=basic(*ADMIN)
-    ) as c:
+    async with admin_client(tmp_path, governance={"trash_retention_days": 0}) as (c, reg):
         r = await c.post("/api/v1/orgs", json={"name": "team"})
         assert r.status_code == 201
         yield c, reg
-    await reg.close()
 
 
 async def usage(c: httpx.AsyncClient) -> dict[str, Any]:

@@ -3,7 +3,6 @@ rule, namespace templates, describe/list/delete."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,33 +10,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cargohold.config import Settings
-from cargohold.http.app import create_app
-from cargohold.services import build_registry
-from tests.http.helpers import OCI_MANIFEST, error_codes, image_manifest, push_blob, push_image
+from tests.http.helpers import (
+    OCI_MANIFEST,
+    admin_client,
+    error_codes,
+    image_manifest,
+    push_blob,
+    push_image,
+)
 
 pytestmark = pytest.mark.anyio
 
-ADMIN = "root", "root-password"
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
 
 async def make_client(tmp_path: Path, **repositories: object) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(data_dir=tmp_path / "data", repositories=repositories)
-    reg = build_registry(settings)
-    await reg.open()
-    await reg.accounts.create_user(None, *ADMIN, admin=True)
-    reg.access._has_users = True
-    transport = httpx.ASGITransport(app=create_app(settings, reg))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://registry", headers=basic(*ADMIN)
-    ) as c:
-        c.registry = reg  # type: ignore[attr-defined]
-        yield c
-    await reg.close()
+    async with admin_client(tmp_path, repositories=repositories) as (client, _):
+        yield client
 
 
 @pytest.fixture

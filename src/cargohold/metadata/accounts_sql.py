@@ -21,7 +21,7 @@ from cargohold.metadata.accounts import (
     ScopeGrant,
     UserRecord,
 )
-from cargohold.metadata.sql import SqlMetadataStore, _dt, _Query
+from cargohold.metadata.sql import SqlStorePart, _dt, _Query
 
 _ANY_USER = _Query(select(a.users.c.name))
 _USER = _Query(select(*a.users.c).where(a.users.c.name == bindparam("name")))
@@ -114,16 +114,7 @@ def _robot(row: Any) -> RobotRecord:
     )
 
 
-class SqlAccountStore:
-    def __init__(self, base: SqlMetadataStore) -> None:
-        self._base = base
-
-    async def _read(self, fn: Any) -> Any:
-        return await self._base._run(self._base._read, fn)
-
-    async def _write(self, fn: Any) -> Any:
-        return await self._base._run(self._base._write, fn)
-
+class SqlAccountStore(SqlStorePart):
     # -- users and namespaces ---------------------------------------------------------
 
     async def create_user(self, user: UserRecord, default_private: bool) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from cargohold.metadata import governance_tables as g
 from cargohold.metadata import tables as t
 from cargohold.metadata.governance import ImageRecord, LifecycleRun, TrashRecord
-from cargohold.metadata.sql import SqlMetadataStore, _dt, _now
+from cargohold.metadata.sql import SqlMetadataStore, SqlStorePart, _dt, _now
 
 
 def _iso(value: Any) -> str | None:
@@ -46,16 +46,7 @@ def _run(row: Any) -> LifecycleRun:
     )
 
 
-class SqlGovernanceStore:
-    def __init__(self, base: SqlMetadataStore) -> None:
-        self._base = base
-
-    async def _read(self, fn: Any) -> Any:
-        return await self._base._run(self._base._read, fn)
-
-    async def _write(self, fn: Any) -> Any:
-        return await self._base._run(self._base._write, fn)
-
+class SqlGovernanceStore(SqlStorePart):
     # -- images -----------------------------------------------------------------------
 
     async def list_images(self, repository: str) -> list[ImageRecord]:

@@ -884,3 +884,17 @@ class SqlMetadataStore:
                 )
 
         await self._run(self._write, q)
+
+
+class SqlStorePart:
+    """Base of the other stores on the same engine (accounts, governance): they
+    borrow this store's connections, transactions and retry rules."""
+
+    def __init__(self, base: SqlMetadataStore) -> None:
+        self._base = base
+
+    async def _read(self, fn: Callable[[Connection], Any]) -> Any:
+        return await self._base._run(self._base._read, fn)
+
+    async def _write(self, fn: Callable[[Connection], Any]) -> Any:
+        return await self._base._run(self._base._write, fn)
