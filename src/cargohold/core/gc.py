@@ -65,9 +65,15 @@ class GarbageCollector:
         grace = grace if grace is not None else timedelta(seconds=self.settings.grace_seconds)
         now = datetime.now(UTC)
         cutoff = now - grace
-        if not dry_run:
-            report.trash_purged = await self.trash.purge()
-        stale = await self.governance.stale_links(cutoff)
+        # Entries past retention: forgotten now, or (dry run) treated as forgotten.
+        trash_since = now - self.trash.retention
+        if dry_run:
+            report.trash_purged = sum(
+                1 for e in await self.governance.list_trash() if e.deleted_at < trash_since
+            )
+        else:
+            report.trash_purged = await self.trash.purge(now)
+        stale = await self.governance.stale_links(cutoff, trash_since)
         removed: set[tuple[str, str]] = set()
         for repository, digest in stale:
             if dry_run or await self.governance.unlink_if_unreferenced(repository, digest, cutoff):
@@ -81,9 +87,9 @@ class GarbageCollector:
             if info.modified > cutoff.timestamp():
                 report.blobs_kept_recent += 1
                 continue
-            if await self.governance.blob_in_use(str(blob), ignore):
+            if await self.governance.blob_in_use(str(blob), ignore, trash_since):
                 continue
-            if dry_run or await self._delete_blob(blob, cutoff):
+            if dry_run or await self._delete_blob(blob, cutoff, trash_since):
                 report.blobs_deleted += 1
                 report.bytes_freed += info.size
                 report.deleted.append(str(blob))
@@ -98,7 +104,7 @@ class GarbageCollector:
             )
         return report
 
-    async def _delete_blob(self, digest: Digest, cutoff: datetime) -> bool:
+    async def _delete_blob(self, digest: Digest, cutoff: datetime, trash_since: datetime) -> bool:
         path = layout.path_for(layout.BlobData(digest))
         hold = layout.path_for(layout.GcHold(digest, secrets.token_hex(6)))
         try:
@@ -108,7 +114,7 @@ class GarbageCollector:
         # Moved aside: a push that wrote the blob just now left a fresh file (the
         # one we moved, or a new one at the path), or linked it in the database.
         fresh = (await self.driver.stat(hold)).modified > cutoff.timestamp()
-        if fresh or await self.governance.blob_in_use(str(digest)):
+        if fresh or await self.governance.blob_in_use(str(digest), trash_since=trash_since):
             try:
                 await self.driver.stat(path)
                 await self.driver.delete(hold)  # a new identical copy is in place

@@ -181,7 +181,7 @@ class RecycleBin:
             )
         return restored_entry, tags
 
-    async def purge(self) -> int:
+    async def purge(self, now: datetime | None = None) -> int:
         """Forget entries older than the retention; garbage collection may then take
         their blobs."""
-        return len(await self.governance.purge_trash(_now() - self.retention))
+        return len(await self.governance.purge_trash((now or _now()) - self.retention))

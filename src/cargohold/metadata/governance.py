@@ -17,7 +17,7 @@ class ImageRecord:
     tags: tuple[str, ...]
     pushed_at: datetime
     last_pulled_at: datetime | None
-    size: int
+    size: int  # the manifest and the blobs it names, as ECR's imageSizeInBytes
     media_type: str
 
 
@@ -78,9 +78,12 @@ class GovernanceStore(Protocol):
         ...
 
     # garbage collection
-    async def stale_links(self, older_than: datetime) -> list[tuple[str, str]]:
+    async def stale_links(
+        self, older_than: datetime, trash_since: datetime | None = None
+    ) -> list[tuple[str, str]]:
         """(repository, digest) links made before ``older_than`` that no manifest in
-        that repository, and no recycle-bin entry, still needs."""
+        that repository, and no recycle-bin entry (deleted at or after
+        ``trash_since``, when given), still needs."""
         ...
 
     async def unlink_if_unreferenced(
@@ -91,7 +94,10 @@ class GovernanceStore(Protocol):
         ...
 
     async def blob_in_use(
-        self, digest: str, ignore_links: frozenset[tuple[str, str]] = frozenset()
+        self,
+        digest: str,
+        ignore_links: frozenset[tuple[str, str]] = frozenset(),
+        trash_since: datetime | None = None,
     ) -> bool:
         """Whether anything still needs the blob: a repository link (other than those
         in ``ignore_links``), a manifest of that digest, a manifest referencing it,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from cargohold.metadata import governance_tables as g
 from cargohold.metadata import tables as t
@@ -72,6 +72,16 @@ class SqlGovernanceStore(SqlStorePart):
                 )
                 .order_by(m.c.pushed_at, m.c.digest)
             ).all()
+            sizes: dict[int, int] = {}
+            rb = t.repository_blobs
+            for manifest_id, size in conn.execute(
+                select(r.c.manifest_id, func.coalesce(func.sum(rb.c.size), 0))
+                .join(m, m.c.id == r.c.manifest_id)
+                .join(rb, (rb.c.repository_id == m.c.repository_id) & (rb.c.digest == r.c.digest))
+                .where(m.c.repository_id == repo_id, r.c.kind == "blob")
+                .group_by(r.c.manifest_id)
+            ):
+                sizes[int(manifest_id)] = int(size)
             tags: dict[int, list[str]] = {}
             for name, manifest_id in conn.execute(
                 select(t.tags.c.name, t.tags.c.manifest_id).where(t.tags.c.repository_id == repo_id)
@@ -83,7 +93,7 @@ class SqlGovernanceStore(SqlStorePart):
                     tags=tuple(sorted(tags.get(row.id, []))),
                     pushed_at=_dt(row.pushed_at),  # type: ignore[arg-type]
                     last_pulled_at=_dt(row.last_pulled_at),
-                    size=int(row.size),
+                    size=int(row.size) + sizes.get(row.id, 0),
                     media_type=row.media_type,
                 )
                 for row in rows
@@ -333,7 +343,9 @@ class SqlGovernanceStore(SqlStorePart):
 
     # -- garbage collection -----------------------------------------------------------
 
-    async def stale_links(self, older_than: datetime) -> list[tuple[str, str]]:
+    async def stale_links(
+        self, older_than: datetime, trash_since: datetime | None = None
+    ) -> list[tuple[str, str]]:
         def q(conn: Connection) -> list[tuple[str, str]]:
             rb, r, m = t.repository_blobs, t.manifest_references, t.manifests
             used = (
@@ -348,16 +360,19 @@ class SqlGovernanceStore(SqlStorePart):
                 .where(rb.c.linked_at < older_than, ~used)
                 .order_by(t.repositories.c.name, rb.c.digest)
             ).all()
-            kept = self._trash_needs(conn)
+            kept = self._trash_needs(conn, trash_since)
             return [(repo, digest) for repo, digest in rows if (repo, digest) not in kept]
 
         return list(await self._read(q))
 
     @staticmethod
-    def _trash_needs(conn: Connection) -> set[tuple[str, str]]:
+    def _trash_needs(conn: Connection, since: datetime | None = None) -> set[tuple[str, str]]:
         """(repository, blob) pairs recycle-bin entries will need if restored."""
         kept: set[tuple[str, str]] = set()
-        for repo, refs in conn.execute(select(g.trash.c.repository, g.trash.c.refs)):
+        stmt = select(g.trash.c.repository, g.trash.c.refs)
+        if since is not None:
+            stmt = stmt.where(g.trash.c.deleted_at >= since)
+        for repo, refs in conn.execute(stmt):
             if refs:
                 kept.update((repo, d) for d in (json.loads(refs).get("blob") or {}))
         return kept
@@ -396,7 +411,10 @@ class SqlGovernanceStore(SqlStorePart):
         return bool(await self._write(q))
 
     async def blob_in_use(
-        self, digest: str, ignore_links: frozenset[tuple[str, str]] = frozenset()
+        self,
+        digest: str,
+        ignore_links: frozenset[tuple[str, str]] = frozenset(),
+        trash_since: datetime | None = None,
     ) -> bool:
         def q(conn: Connection) -> bool:
             links = conn.execute(
@@ -412,7 +430,10 @@ class SqlGovernanceStore(SqlStorePart):
                 .where(t.manifest_references.c.digest == digest)
                 .limit(1),
                 select(g.trash.c.id)
-                .where((g.trash.c.digest == digest) | g.trash.c.refs.contains(f'"{digest}"'))
+                .where(
+                    (g.trash.c.digest == digest) | g.trash.c.refs.contains(f'"{digest}"'),
+                    g.trash.c.deleted_at >= (trash_since or datetime.min.replace(tzinfo=UTC)),
+                )
                 .limit(1),
             ):
                 if conn.execute(stmt).first() is not None:
