@@ -329,6 +329,9 @@ MUTABILITY = click.Choice(
 @repo.command("create")
 @click.argument("name")
 @click.option("--private/--public", default=None, help="Default: the namespace's.")
+@click.option(
+    "--visibility", type=click.Choice(["public", "private"]), help="Same as --public/--private."
+)
 @click.option("--immutable", is_flag=True, help="Same as --tag-mutability IMMUTABLE.")
 @click.option("--tag-mutability", type=MUTABILITY)
 @click.option("--exclude", "filters", multiple=True, help="Exclusion filter (wildcards), up to 5.")
@@ -336,6 +339,7 @@ MUTABILITY = click.Choice(
 def repo_create(
     name: str,
     private: bool | None,
+    visibility: str | None,
     immutable: bool,
     tag_mutability: str | None,
     filters: tuple[str, ...],
@@ -343,7 +347,9 @@ def repo_create(
 ) -> None:
     """Create a repository (needed first when create-on-push is off, as in ECR)."""
     body: dict[str, Any] = {"name": name, "mutability_filters": list(filters)}
-    if private is not None:
+    if visibility is not None:
+        body["visibility"] = visibility
+    elif private is not None:
         body["visibility"] = "private" if private else "public"
     if immutable or tag_mutability:
         body["tag_mutability"] = tag_mutability or "IMMUTABLE"
