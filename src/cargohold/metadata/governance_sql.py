@@ -156,6 +156,17 @@ class SqlGovernanceStore(SqlStorePart):
                 delete(t.manifest_references).where(t.manifest_references.c.manifest_id == row.id)
             )
             conn.execute(delete(m).where(m.c.id == row.id))
+            # Its blobs' links count from now: a rebuild pushed right after the
+            # delete (layers already there, so not uploaded again) keeps them for
+            # the grace period even when the bin keeps nothing.
+            conn.execute(
+                update(t.repository_blobs)
+                .where(
+                    t.repository_blobs.c.repository_id == repo_id,
+                    t.repository_blobs.c.digest.in_(list(refs["blob"])),
+                )
+                .values(linked_at=_now())
+            )
             return self._entry(conn, entry_id)
 
         result: TrashRecord | None = await self._write(q)

@@ -255,15 +255,19 @@ class SqlMetadataStore:
             .values(name=bindparam("repo"), created_at=bindparam("at"))
             .on_conflict_do_nothing()
         )
+        link = self._insert_ignore(t.repository_blobs).values(
+            repository_id=bindparam("repo_id"),
+            digest=bindparam("digest"),
+            size=bindparam("size"),
+            linked_at=bindparam("at"),
+        )
+        # Linking again renews the time: garbage collection keeps a link for the
+        # grace period after the last push that needed it, not after the first.
         self._q_link = _Query(
-            self._insert_ignore(t.repository_blobs)
-            .values(
-                repository_id=bindparam("repo_id"),
-                digest=bindparam("digest"),
-                size=bindparam("size"),
-                linked_at=bindparam("at"),
+            link.on_conflict_do_update(
+                index_elements=["repository_id", "digest"],
+                set_={"linked_at": link.excluded.linked_at},
             )
-            .on_conflict_do_nothing()
         )
         self._write_lock: threading.Lock | contextlib.nullcontext[None] = (
             threading.Lock() if self._inline else contextlib.nullcontext()
