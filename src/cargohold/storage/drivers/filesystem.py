@@ -282,16 +282,34 @@ class FilesystemDriver:
         return self._full(path)
 
     async def walk(self, path: str) -> AsyncIterator[FileInfo]:
-        full = self._full(path)
+        # One directory per worker-thread hop: garbage collection walks every blob
+        # while the server serves, and must not hold the event loop that long.
         prefix = len(str(self.root))
-        for dirpath, dirnames, filenames in os.walk(full):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if ".tmp-" in name:
-                    continue
-                file_path = os.path.join(dirpath, name)
-                try:
-                    st = os.stat(file_path)
-                except FileNotFoundError:
-                    continue
-                yield FileInfo(file_path[prefix:], st.st_size, st.st_mtime, False)
+        pending = [self._full(path)]
+        while pending:
+            directory = pending.pop()
+            files, subdirs = await anyio.to_thread.run_sync(_scan_dir, directory)
+            pending.extend(sorted(subdirs, reverse=True))
+            for file_path, size, mtime in files:
+                yield FileInfo(file_path[prefix:], size, mtime, False)
+
+
+def _scan_dir(directory: str) -> tuple[list[tuple[str, int, float]], list[str]]:
+    """Files (path, size, mtime) and subdirectories of one directory, sorted; temp
+    files of writes in progress are left out."""
+    files: list[tuple[str, int, float]] = []
+    subdirs: list[str] = []
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return files, subdirs
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                subdirs.append(entry.path)
+            elif ".tmp-" not in entry.name:
+                st = entry.stat(follow_symlinks=False)
+                files.append((entry.path, st.st_size, st.st_mtime))
+        except FileNotFoundError:
+            continue
+    return files, subdirs
