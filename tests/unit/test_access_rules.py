@@ -396,7 +396,15 @@ async def test_failed_logins_are_rate_limited(world: World) -> None:
 
 async def test_refresh_gives_the_principal_back(world: World) -> None:
     alice = await world.user("alice")
-    assert await world.access.refresh(await world.access.issue_refresh(alice), ADDR) == alice
+    again = await world.access.refresh(await world.access.issue_refresh(alice), ADDR)
+    # The same account and rights, but a session of its own, not a password login:
+    # an identity token may not change the password or mint tokens.
+    assert (again.kind, again.name, again.is_admin, again.scopes) == ("user", "alice", False, None)
+    assert again.session.startswith("cred:")
+    with pytest.raises(Denied, match="log in with your password"):
+        await world.accounts.create_token(again, "minted", None, None)
+    with pytest.raises(Denied, match="log in with your password"):
+        await world.accounts.set_password(again, "alice", NEW_PASSWORD)
 
     pat = await world.accounts.create_token(alice, "ci", _grants("alice/*:pull"), None)
     by_pat = await world.login("alice", pat.secret)

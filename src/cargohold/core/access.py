@@ -17,6 +17,7 @@ registry without an auth configuration is.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import hashlib
 import time
@@ -40,7 +41,8 @@ ROLE_ACTIONS = {
 }
 _PASSWORD_CACHE_SIZE = 1024
 _SETUP_RECHECK_SECONDS = 1.0
-_MAX_CHAIN = 8  # refresh <- login password <- token is three
+_MAX_CHAIN = 8
+_HASHING_AT_ONCE = 2  # refresh <- login password <- token is three
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,7 @@ class Access:
         # against: a client sending Basic on every request pays argon2 once, and a
         # password change (a new hash) misses the cache at once.
         self._verified: OrderedDict[str, str] = OrderedDict()
+        self._hashing = asyncio.Semaphore(_HASHING_AT_ONCE)
 
     # -- setup mode -------------------------------------------------------------------
 
@@ -163,7 +166,7 @@ class Access:
         key = hashlib.sha256(f"{username}\0{password}".encode()).hexdigest()
         if user is not None and self._verified.get(key) == user.password_hash:
             self._verified.move_to_end(key)
-        elif not verify_password(user.password_hash if user else None, password):
+        elif not await self._verify(user.password_hash if user else None, password):
             return None
         else:
             assert user is not None
@@ -171,6 +174,12 @@ class Access:
             if len(self._verified) > _PASSWORD_CACHE_SIZE:
                 self._verified.popitem(last=False)
         return Principal("user", user.name, user.is_admin, None, "password")
+
+    async def _verify(self, stored: str | None, password: str) -> bool:
+        """argon2 on a worker thread (about 0.3 s of CPU: never on the event loop),
+        a few at a time so a flood of wrong passwords cannot take every thread."""
+        async with self._hashing:
+            return await asyncio.to_thread(verify_password, stored, password)
 
     async def _from_credential(
         self, parsed: sec.ParsedSecret, owner: str, now: datetime
@@ -216,12 +225,12 @@ class Access:
         ):
             raise await self._fail(f"refresh:{parsed.id}", address)
         parent = await self.accounts.get_credential(cred.parent_id) if cred.parent_id else None
+        # A refresh token is a session of its own ("cred:<id>"), never a password
+        # login: whoever holds docker's stored identity token may push and pull, not
+        # change the password or mint tokens (those need the password itself).
         principal = await self._principal_for(parent or cred)
         if principal is None:
             raise Unauthorized("invalid refresh token")
-        if parent is None and principal.kind == "user":
-            # From a password login: its bearer tokens are "password" sessions.
-            principal = Principal("user", principal.name, principal.is_admin, None, "password")
         return principal
 
     async def _chain_usable(self, cred: CredentialRecord, now: datetime) -> bool:

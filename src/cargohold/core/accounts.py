@@ -11,6 +11,7 @@ API and the CLI share one set of rules:
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from cargohold.metadata.accounts import (
     ScopeGrant,
     UserRecord,
 )
+from cargohold.metadata.governance import GovernanceStore
 from cargohold.types import check_name
 
 ACCOUNT_NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -79,10 +81,34 @@ def parse_scope_grants(items: list[str], namespace: str | None = None) -> tuple[
 
 
 class Accounts:
-    def __init__(self, store: AccountStore, access: Access, settings: AuthSettings) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        access: Access,
+        settings: AuthSettings,
+        governance: GovernanceStore | None = None,
+    ) -> None:
         self.store = store
         self.access = access
         self.settings = settings
+        self.governance = governance
+
+    async def _require_empty(self, namespace: str) -> None:
+        """A namespace is deleted only when nothing is left in it: whoever takes the
+        name next must not inherit its repositories or its recycle bin."""
+        repos = self.access.store
+        after = await repos.list_repositories(namespace + "/", 1)
+        if await repos.repository_exists(namespace) or (
+            after and after[0].startswith(namespace + "/")
+        ):
+            raise Conflict(f"{namespace!r} still has repositories: delete them first")
+        if self.governance is not None:
+            for entry in await self.governance.list_trash():
+                if entry.repository == namespace or entry.repository.startswith(namespace + "/"):
+                    raise Conflict(
+                        f"the recycle bin still holds images of {namespace!r}: "
+                        "wait for its retention or restore and delete them"
+                    )
 
     # -- checks -----------------------------------------------------------------------
 
@@ -138,7 +164,7 @@ class Accounts:
         check_account_name(name, "user name")
         check_password(password)
         now = _now()
-        user = UserRecord(name, hash_password(password), admin, now, now)
+        user = UserRecord(name, await asyncio.to_thread(hash_password, password), admin, now, now)
         if not await self.store.create_user(user, default_private=False):
             raise Conflict(f"the name {name!r} is taken")
         return user
@@ -162,8 +188,9 @@ class Accounts:
         if actor is not None:
             self._require_password(actor)
         check_password(password)
+        hashed = await asyncio.to_thread(hash_password, password)
         if not await self.store.update_user(
-            name, password_hash=hash_password(password), sessions_valid_after=_now()
+            name, password_hash=hashed, sessions_valid_after=_now()
         ):
             raise ResourceUnknown(f"no user named {name!r}")
 
@@ -175,6 +202,7 @@ class Accounts:
 
     async def delete_user(self, actor: Principal, name: str) -> None:
         self._require_admin(actor)
+        await self._require_empty(name)
         for membership in await self.store.memberships(name):
             if membership.role != "owner":
                 continue
@@ -209,6 +237,7 @@ class Accounts:
 
     async def delete_org(self, actor: Principal, name: str) -> None:
         await self._require_owner(actor, name)
+        await self._require_empty(name)
         if not await self.store.delete_org(name):
             raise ResourceUnknown(f"no organisation named {name!r}")
 
@@ -324,6 +353,7 @@ class Accounts:
         return [c for c in await self.store.list_credentials(owner) if c.kind in ("pat", "login")]
 
     async def revoke_token(self, actor: Principal, token_id: str) -> None:
+        self._require_full(actor)
         cred = await self.store.get_credential(token_id)
         if cred is None or cred.kind not in ("pat", "login"):
             raise ResourceUnknown(f"no token {token_id[:20]!r}")

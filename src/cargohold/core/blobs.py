@@ -65,13 +65,16 @@ class Blobs:
             size = await self._store.any_blob_link(str(digest))
         if size is None:
             return False
+        if self._admit is not None:
+            await self._admit(repository, str(digest), size)
+        # Link first, then look for the bytes: garbage collection either sees the
+        # fresh link and keeps the blob, or has moved it away and we see it gone.
+        await self._store.link_blob(repository, str(digest), size)
         try:
             await self._driver.stat(layout.path_for(layout.BlobData(digest)))
         except PathNotFound:
+            await self._store.unlink_blob(repository, str(digest))
             return False
-        if self._admit is not None:
-            await self._admit(repository, str(digest), size)
-        await self._store.link_blob(repository, str(digest), size)
         return True
 
     async def delete(self, repository: str, digest: Digest) -> None:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from cargohold.core.access import Access, Principal
 from cargohold.core.lifecycle import Expiry, ImageInfo, evaluate
+from cargohold.core.repositories import Repositories
 from cargohold.errors import Denied, NameUnknown, RequestInvalid
 from cargohold.formats.lifecycle import parse_policy
 from cargohold.metadata.accounts import AccountStore, RepositorySettings
@@ -36,10 +37,17 @@ class Preview:
 
 
 class LifecyclePolicies:
-    def __init__(self, accounts: AccountStore, governance: GovernanceStore, access: Access) -> None:
+    def __init__(
+        self,
+        accounts: AccountStore,
+        governance: GovernanceStore,
+        access: Access,
+        repositories: Repositories,
+    ) -> None:
         self.accounts = accounts
         self.governance = governance
         self.access = access
+        self.repositories = repositories
 
     async def _require(self, actor: Principal | None, name: str, *actions: str) -> None:
         check_name(name)
@@ -52,8 +60,9 @@ class LifecyclePolicies:
             raise Denied(f"you may not change the lifecycle policy of {name!r}")
 
     async def _settings(self, name: str) -> RepositorySettings:
-        found = await self.accounts.repository_settings(name)
-        return found if found is not None else RepositorySettings(name=name, private=False)
+        # Never-set settings are the namespace's defaults (a private default stays
+        # private when a policy is the first setting written).
+        return await self.repositories.settings(name)
 
     async def put(self, actor: Principal, name: str, text: str) -> str:
         """Validate and store a policy as given (ECR hands back the text as stored)."""
@@ -158,9 +167,10 @@ class RecycleBin:
         entries = await self.governance.list_trash(repository)
         if actor.is_admin:
             return list(entries)
+        # Who deleted what is for the repository's maintainers, not its readers.
         visible = []
         for entry in entries:
-            if "pull" in await self.access.actions(actor, entry.repository):
+            if {"push", "delete"} <= await self.access.actions(actor, entry.repository):
                 visible.append(entry)
         return visible
 
@@ -171,6 +181,12 @@ class RecycleBin:
             raise NameUnknown(f"no entry {entry_id} in the recycle bin")
         if not {"push", "delete"} <= await self.access.actions(actor, entry.repository):
             raise Denied(f"you may not restore into {entry.repository!r}")
+        if not await self.access.store.repository_exists(entry.repository):
+            # Its settings (visibility, tag rules) went with it: make it again first.
+            raise RequestInvalid(
+                f"repository {entry.repository} no longer exists: create it "
+                f"(`cargohold repo create {entry.repository}`), then restore"
+            )
         result = await self.governance.restore(entry_id)
         if result is None:
             raise NameUnknown(f"no entry {entry_id} in the recycle bin")

@@ -81,10 +81,10 @@ class Registry:
             listings=Listings(store),
             pulls=PullRecorder(store, limits.stats_flush_seconds),
             access=access,
-            accounts=Accounts(account_store, access, settings.auth),
+            accounts=Accounts(account_store, access, settings.auth, governance),
             repositories=repositories,
             governance=governance,
-            policies=LifecyclePolicies(account_store, governance, access),
+            policies=LifecyclePolicies(account_store, governance, access, repositories),
             trash=trash,
             gc=GarbageCollector(driver, governance, trash, settings.gc),
         )

@@ -159,13 +159,14 @@ class Repositories:
             lifecycle_policy=str(policy) if policy else None,
         )
 
-    async def _settings(self, name: str) -> RepositorySettings:
+    async def settings(self, name: str) -> RepositorySettings:
+        """The repository's settings, or what a new one there would get."""
         found = await self.accounts.repository_settings(name)
         return found if found is not None else await self._defaults(name)
 
     async def tag_write(self, name: str, tag: str) -> TagWrite:
         """The rules for pushing ``tag``: refuse ``latest`` where that is the rule."""
-        settings = await self._settings(name)
+        settings = await self.settings(name)
         warnings: tuple[str, ...] = ()
         if tag == "latest":
             rule = settings.latest_tag or self.policy.latest_tag
@@ -243,7 +244,7 @@ class Repositories:
                 if "pull" in await self.access.actions(actor, name):
                     found.append(
                         RepositoryInfo(
-                            await self._settings(name), await self.store.describe_repository(name)
+                            await self.settings(name), await self.store.describe_repository(name)
                         )
                     )
             if len(names) < 200:
@@ -275,7 +276,7 @@ class Repositories:
         check_mutability(mutability, filters)
         await self._require(actor, name, "push", "delete")
         settings = replace(
-            await self._settings(name), tag_mutability=mutability, mutability_filters=filters
+            await self.settings(name), tag_mutability=mutability, mutability_filters=filters
         )
         await self.accounts.put_repository_settings(settings, only_new=False)
         return settings
@@ -301,7 +302,9 @@ class Repositories:
         ns = await self.accounts.get_namespace(namespace)
         if ns is None:
             raise RequestInvalid(f"no user or organisation named {namespace!r}")
-        owner = actor.is_admin or (actor.kind == "user" and actor.name == namespace)
+        if actor.kind != "user" or actor.scopes is not None:
+            raise Denied("setting a template needs your account's full rights")
+        owner = actor.is_admin or actor.name == namespace
         if not owner and await self.accounts.member_role(namespace, actor.name) != "owner":
             raise Denied(f"only an owner of {namespace!r} may set its template")
         clean = {k: v for k, v in template.items() if v not in (None, [], "")}

@@ -245,7 +245,9 @@ class SqlGovernanceStore(SqlStorePart):
             if row is None:
                 return None
             entry = _trash(row)
-            repo_id = self._ensure_repository(conn, entry.repository)
+            repo_id = SqlMetadataStore._repo_id(conn, entry.repository)
+            if repo_id is None:
+                return entry, []  # the repository is gone; nothing is changed
             m = t.manifests
             manifest_id = conn.execute(
                 select(m.c.id).where(m.c.repository_id == repo_id, m.c.digest == entry.digest)
@@ -276,15 +278,6 @@ class SqlGovernanceStore(SqlStorePart):
 
         result: tuple[TrashRecord, list[str]] | None = await self._write(q)
         return result
-
-    @staticmethod
-    def _ensure_repository(conn: Connection, name: str) -> int:
-        repo_id = SqlMetadataStore._repo_id(conn, name)
-        if repo_id is None:
-            conn.execute(insert(t.repositories).values(name=name, created_at=_now()))
-            repo_id = SqlMetadataStore._repo_id(conn, name)
-        assert repo_id is not None
-        return repo_id
 
     @staticmethod
     def _reinsert_manifest(conn: Connection, repo_id: int, entry: TrashRecord) -> int:

@@ -76,7 +76,7 @@ class Token(_Body):
 
 
 class LoginPasswordRequest(_Body):
-    ttl_seconds: int | None = Field(None, ge=60)
+    ttl_seconds: int | None = Field(None, ge=60, le=366 * 24 * 3600)
 
 
 class LoginPassword(_Body):
@@ -225,7 +225,7 @@ class GcReportDoc(_Body):
 
 
 class QuotaSet(_Body):
-    quota_bytes: int | None = Field(description="null: no quota")
+    quota_bytes: int | None = Field(description="null: no quota", ge=0, le=2**62)
 
 
 class NamespaceUsage(_Body):
