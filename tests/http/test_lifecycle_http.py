@@ -12,12 +12,14 @@ import httpx
 import pytest
 
 from tests.http.helpers import (
+    OCI_INDEX,
     OCI_MANIFEST,
     admin_client,
     basic,
     error_codes,
     image_manifest,
     push_blob,
+    sha256,
 )
 
 pytestmark = pytest.mark.anyio
@@ -191,3 +193,87 @@ async def test_only_maintainers_change_policies(api: httpx.AsyncClient) -> None:
     assert r.status_code == 200  # the repository is public: anyone may look
     r = await api.post(f"{path}/run", headers=carol)
     assert r.status_code == 403
+
+
+async def test_an_expired_index_takes_its_children_and_referrers_along(
+    api: httpx.AsyncClient,
+) -> None:
+    name = "team/multi"
+    child = await push(api, name, "amd64", "child")
+    other_child = await push(api, name, "arm64", "other")
+    for tag in ("amd64", "arm64"):
+        assert (await api.delete(f"/v2/{name}/manifests/{tag}")).status_code == 202
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {"mediaType": OCI_MANIFEST, "digest": d, "size": 300} for d in (child, other_child)
+            ],
+        }
+    ).encode()
+    # The index names the children with their real sizes.
+    doc = json.loads(index)
+    for m in doc["manifests"]:
+        m["size"] = len((await api.get(f"/v2/{name}/manifests/{m['digest']}")).content)
+    index = json.dumps(doc).encode()
+    r = await api.put(
+        f"/v2/{name}/manifests/old", content=index, headers={"Content-Type": OCI_INDEX}
+    )
+    assert r.status_code == 201, r.text
+    old_index = r.headers["docker-content-digest"]
+    # A second index keeps the arm64 child alive.
+    doc["manifests"] = doc["manifests"][1:]
+    keeper = json.dumps(doc).encode()
+    r = await api.put(
+        f"/v2/{name}/manifests/new", content=keeper, headers={"Content-Type": OCI_INDEX}
+    )
+    assert r.status_code == 201
+    # A signature of the old index.
+    config = b'{"artifact": "signature"}'
+    await push_blob(api, name, config)
+    signature = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": "application/vnd.example.signature",
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": sha256(config),
+                "size": len(config),
+            },
+            "layers": [],
+            "subject": {"mediaType": OCI_INDEX, "digest": old_index, "size": len(index)},
+        }
+    ).encode()
+    r = await api.put(
+        f"/v2/{name}/manifests/{sha256(signature)}",
+        content=signature,
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert r.status_code == 201, r.text
+    # Keep the newest image ("new"); "old" is older, so it expires.
+    reg_policy = {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 1,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+    base = f"/api/v1/repositories/{name}/lifecycle-policy"
+    assert (await api.put(base, content=json.dumps(reg_policy))).status_code == 200
+    run = (await api.post(f"{base}/run")).json()
+    gone = {e["digest"]: e.get("followed") for e in run["expired"]}
+    assert gone == {old_index: None, child: old_index, sha256(signature): old_index}
+    assert (await api.get(f"/v2/{name}/manifests/{other_child}")).status_code == 200
+    assert (await api.get(f"/v2/{name}/manifests/new")).status_code == 200
+    for digest in gone:
+        assert (await api.get(f"/v2/{name}/manifests/{digest}")).status_code == 404
+    referrers = (await api.get(f"/v2/{name}/referrers/{old_index}")).json()
+    assert referrers["manifests"] == []

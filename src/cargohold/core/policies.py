@@ -29,6 +29,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _entry_bytes(entry: TrashRecord) -> int:
+    blobs = (entry.refs or {}).get("blob") or {}
+    return int((entry.manifest or {}).get("size") or 0) + sum(int(v) for v in blobs.values())
+
+
 @dataclass(frozen=True, slots=True)
 class Preview:
     repository: str
@@ -113,13 +118,10 @@ class LifecyclePolicies:
         preview = await self.preview(None, name)
         expired: list[dict[str, object]] = []
         freed = 0
+        by = actor.name if actor else "lifecycle"
         for expiry in preview.expiries:
-            entry = await self.governance.trash_manifest(
-                name,
-                expiry.digest,
-                by=actor.name if actor else "lifecycle",
-                reason=f"lifecycle rule {expiry.rule_priority}",
-            )
+            reason = f"lifecycle rule {expiry.rule_priority}"
+            entry = await self.governance.trash_manifest(name, expiry.digest, by=by, reason=reason)
             if entry is None:
                 continue  # deleted meanwhile
             freed += preview.sizes.get(expiry.digest, 0)
@@ -132,6 +134,17 @@ class LifecyclePolicies:
                     "trashId": entry.id,
                 }
             )
+            for follower in await self._followers(name, entry, by, reason):
+                freed += _entry_bytes(follower)
+                expired.append(
+                    {
+                        "digest": follower.digest,
+                        "tags": list(follower.tags),
+                        "rulePriority": expiry.rule_priority,
+                        "followed": expiry.digest,
+                        "trashId": follower.id,
+                    }
+                )
         run = LifecycleRun(name, started, _now(), trigger, tuple(expired), freed)
         run_id = await self.governance.add_lifecycle_run(run)
         if expired:
@@ -139,6 +152,30 @@ class LifecyclePolicies:
         return LifecycleRun(
             name, run.started_at, run.finished_at, trigger, run.expired, freed, run_id
         )
+
+    async def _followers(
+        self, name: str, entry: TrashRecord, by: str, reason: str
+    ) -> list[TrashRecord]:
+        """What follows an expired image into the bin: its referrers (signatures,
+        SBOMs) and, for an index, the child manifests no other index still names."""
+        followers: list[TrashRecord] = []
+        pending = [entry]
+        while pending:
+            current = pending.pop()
+            candidates = [
+                r.digest for r in await self.access.store.referrers(name, current.digest, None)
+            ]
+            for child in (current.refs or {}).get("manifest") or []:
+                if not await self.governance.manifest_referenced(name, child):
+                    candidates.append(child)
+            for digest in candidates:
+                moved = await self.governance.trash_manifest(
+                    name, digest, by=by, reason=f"{reason} (follows {current.digest[:19]})"
+                )
+                if moved is not None:
+                    followers.append(moved)
+                    pending.append(moved)
+        return followers
 
     async def runs(self, actor: Principal, name: str) -> list[LifecycleRun]:
         await self._require(actor, name, "pull")

@@ -446,6 +446,24 @@ class SqlGovernanceStore(SqlStorePart):
 
         return bool(await self._read(q))
 
+    async def manifest_referenced(self, repository: str, digest: str) -> bool:
+        def q(conn: Connection) -> bool:
+            r, m = t.manifest_references, t.manifests
+            row = conn.execute(
+                select(r.c.digest)
+                .join(m, m.c.id == r.c.manifest_id)
+                .join(t.repositories, t.repositories.c.id == m.c.repository_id)
+                .where(
+                    t.repositories.c.name == repository,
+                    r.c.digest == digest,
+                    r.c.kind == "manifest",
+                )
+                .limit(1)
+            ).first()
+            return row is not None
+
+        return bool(await self._read(q))
+
     # -- lifecycle runs ---------------------------------------------------------------
 
     async def add_lifecycle_run(self, run: LifecycleRun) -> int:
