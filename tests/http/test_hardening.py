@@ -168,3 +168,33 @@ async def test_a_mount_racing_gc_never_links_a_missing_blob(world: Any) -> None:
     assert r.status_code == 202  # not mounted: a plain upload session instead
     assert (await c.head(f"/v2/root/dst/blobs/{digest}")).status_code == 404
     assert error_codes(await c.get(f"/v2/root/dst/blobs/{digest}")) == ["BLOB_UNKNOWN"]
+
+
+async def test_an_index_is_not_restored_without_its_children(world: Any) -> None:
+    c, _ = world
+    child = await push_image(c, "bob/multi", "amd64", BOB)
+    size = len((await c.get(f"/v2/bob/multi/manifests/{child}", headers=BOB)).content)
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{"mediaType": OCI_MANIFEST, "digest": child, "size": size}],
+        }
+    ).encode()
+    r = await c.put(
+        "/v2/bob/multi/manifests/multi",
+        content=index,
+        headers={"Content-Type": "application/vnd.oci.image.index.v1+json", **BOB},
+    )
+    assert r.status_code == 201
+    index_digest = r.headers["docker-content-digest"]
+    for digest in (index_digest, child):
+        assert (await c.delete(f"/v2/bob/multi/manifests/{digest}", headers=BOB)).status_code == 202
+    entries = {e["digest"]: e["id"] for e in (await c.get("/api/v1/trash", headers=BOB)).json()}
+    r = await c.post(f"/api/v1/trash/{entries[index_digest]}/restore", headers=BOB)
+    assert r.status_code == 400
+    assert "restore them first" in r.json()["errors"][0]["message"]
+    for digest in (child, index_digest):
+        r = await c.post(f"/api/v1/trash/{entries[digest]}/restore", headers=BOB)
+        assert r.status_code == 200, r.text
+    assert (await c.get("/v2/bob/multi/manifests/multi", headers=BOB)).status_code == 200

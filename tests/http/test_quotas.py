@@ -107,3 +107,21 @@ async def test_only_administrators_set_quotas(world: Any) -> None:
     assert r.status_code == 400
     r = await c.put("/api/v1/namespaces/team/quota", json={"quota_bytes": None})
     assert r.json()["quota_bytes"] is None
+
+
+async def test_manifests_count_against_the_quota(world: Any) -> None:
+    c, _ = world
+    config = json.dumps({"architecture": "amd64"}).encode()
+    layer = b"q" * 100
+    for blob in (config, layer):
+        await push_blob(c, "team/app", blob)
+    used = (await usage(c))["usage_bytes"]
+    manifest = image_manifest(config, [layer])
+    r = await c.put("/api/v1/namespaces/team/quota", json={"quota_bytes": used + 10})
+    assert r.status_code == 200
+    r = await c.put(
+        "/v2/team/app/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert r.status_code == 403
+    assert "quota" in r.json()["errors"][0]["message"]
+    assert (await c.get("/v2/team/app/manifests/v1")).status_code == 404

@@ -114,6 +114,8 @@ class Manifests:
                 "not pushed to this repository",
                 detail={"missing": missing[:50]},
             )
+        if self._rules is not None:  # a namespace quota counts manifests too
+            await self._rules.admit(repository, str(digest), len(data))
         # Written even when present: a fresh file tells garbage collection, which
         # may be about to remove an unreferenced old copy, that it is wanted.
         await self._driver.put_content(layout.path_for(layout.BlobData(digest)), data)

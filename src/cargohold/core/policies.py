@@ -31,7 +31,8 @@ def _now() -> datetime:
 
 def _entry_bytes(entry: TrashRecord) -> int:
     blobs = (entry.refs or {}).get("blob") or {}
-    return int((entry.manifest or {}).get("size") or 0) + sum(int(v) for v in blobs.values())
+    size = (entry.manifest or {}).get("size")
+    return (size if isinstance(size, int) else 0) + sum(int(v) for v in blobs.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +224,15 @@ class RecycleBin:
             raise RequestInvalid(
                 f"repository {entry.repository} no longer exists: create it "
                 f"(`cargohold repo create {entry.repository}`), then restore"
+            )
+        children = (entry.refs or {}).get("manifest") or []
+        missing = [
+            d for d in children if await self.access.store.get_manifest(entry.repository, d) is None
+        ]
+        if missing and await self.access.store.get_manifest(entry.repository, entry.digest) is None:
+            raise RequestInvalid(
+                f"index {entry.digest} names {len(missing)} manifest(s) no longer in "
+                f"{entry.repository}: restore them first ({', '.join(m[:19] for m in missing[:5])})"
             )
         result = await self.governance.restore(entry_id)
         if result is None:
