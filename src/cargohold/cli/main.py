@@ -80,14 +80,16 @@ def show_config(config: str | None) -> None:
 
 
 def _register() -> None:
-    from cargohold.cli.accounts import COMMANDS
+    from cargohold.cli.accounts import COMMANDS as ACCOUNT_COMMANDS
     from cargohold.cli.admin import admin, gc
     from cargohold.cli.pullsecret import pull_secret
 
     main.add_command(admin)
     main.add_command(gc)
     main.add_command(pull_secret)
-    for command in COMMANDS:
+    from cargohold.cli.governance import COMMANDS as GOVERNANCE_COMMANDS
+
+    for command in [*ACCOUNT_COMMANDS, *GOVERNANCE_COMMANDS]:
         main.add_command(command)
 
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from cargohold import __version__
 from cargohold.errors import RouteUnknown, Unsupported
+from cargohold.http.api import governance as g
 from cargohold.http.api import handlers as h
 from cargohold.http.api import models as m
 
@@ -147,7 +148,7 @@ API: list[ApiRoute] = [
     R(
         "POST",
         "/repositories",
-        h.create_repository,
+        g.create_repository,
         "Create a repository (required when create-on-push is off)",
         m.RepositoryCreate,
         m.Repository,
@@ -156,7 +157,7 @@ API: list[ApiRoute] = [
     R(
         "GET",
         "/repositories",
-        h.list_repositories,
+        g.list_repositories,
         "Repositories you may pull",
         response=m.Repository,
         many=True,
@@ -164,7 +165,7 @@ API: list[ApiRoute] = [
     R(
         "PUT",
         "/repositories/{name}/visibility",
-        h.set_repository_visibility,
+        g.set_repository_visibility,
         "Make a repository public or private",
         m.RepositoryVisibility,
         m.RepositoryVisibilityState,
@@ -172,7 +173,7 @@ API: list[ApiRoute] = [
     R(
         "PUT",
         "/repositories/{name}/tag-mutability",
-        h.set_tag_mutability,
+        g.set_tag_mutability,
         "Set tag mutability (ECR's four modes, up to 5 exclusion filters)",
         m.TagMutabilityUpdate,
         m.Repository,
@@ -180,42 +181,42 @@ API: list[ApiRoute] = [
     R(
         "PUT",
         "/repositories/{name}/lifecycle-policy",
-        h.put_lifecycle_policy,
+        g.put_lifecycle_policy,
         "Set an ECR lifecycle policy (the body is the policy JSON)",
         response=m.LifecyclePolicyDoc,
     ),
     R(
         "GET",
         "/repositories/{name}/lifecycle-policy",
-        h.get_lifecycle_policy,
+        g.get_lifecycle_policy,
         "The lifecycle policy as stored",
         response=m.LifecyclePolicyDoc,
     ),
     R(
         "DELETE",
         "/repositories/{name}/lifecycle-policy",
-        h.delete_lifecycle_policy,
+        g.delete_lifecycle_policy,
         "Remove the lifecycle policy",
         status=204,
     ),
     R(
         "POST",
         "/repositories/{name}/lifecycle-policy/preview",
-        h.preview_lifecycle_policy,
+        g.preview_lifecycle_policy,
         "What the stored policy (or the policy in the body) would expire now",
         response=m.LifecyclePreview,
     ),
     R(
         "POST",
         "/repositories/{name}/lifecycle-policy/run",
-        h.run_lifecycle_policy,
+        g.run_lifecycle_policy,
         "Run the policy now; expired images go to the recycle bin",
         response=m.LifecycleRunDoc,
     ),
     R(
         "GET",
         "/repositories/{name}/lifecycle-runs",
-        h.list_lifecycle_runs,
+        g.list_lifecycle_runs,
         "Recorded lifecycle runs, newest first",
         response=m.LifecycleRunDoc,
         many=True,
@@ -223,23 +224,23 @@ API: list[ApiRoute] = [
     R(
         "GET",
         "/namespaces/{namespace}/usage",
-        h.get_namespace_usage,
+        g.get_namespace_usage,
         "Bytes a namespace stores, and its quota",
         response=m.NamespaceUsage,
     ),
     R(
         "PUT",
         "/namespaces/{namespace}/quota",
-        h.set_namespace_quota,
+        g.set_namespace_quota,
         "Set or clear a namespace's storage quota (administrators)",
         m.QuotaSet,
         m.NamespaceUsage,
     ),
-    R("POST", "/gc", h.run_gc, "Collect garbage now (administrators)", m.GcRequest, m.GcReportDoc),
+    R("POST", "/gc", g.run_gc, "Collect garbage now (administrators)", m.GcRequest, m.GcReportDoc),
     R(
         "GET",
         "/trash",
-        h.list_trash,
+        g.list_trash,
         "The recycle bin (?repository=NAME)",
         response=m.TrashEntry,
         many=True,
@@ -247,28 +248,28 @@ API: list[ApiRoute] = [
     R(
         "POST",
         "/trash/{entry}/restore",
-        h.restore_trash,
+        g.restore_trash,
         "Restore a deleted manifest or tag",
         response=m.Restored,
     ),
     R(
         "GET",
         "/repositories/{name}",
-        h.get_repository,
+        g.get_repository,
         "Describe a repository",
         response=m.Repository,
     ),
     R(
         "DELETE",
         "/repositories/{name}",
-        h.delete_repository,
+        g.delete_repository,
         "Delete a repository (?force=true when it holds images)",
         status=204,
     ),
     R(
         "PUT",
         "/namespaces/{namespace}/template",
-        h.set_namespace_template,
+        g.set_namespace_template,
         "Settings for repositories created in a namespace",
         m.NamespaceTemplate,
         m.NamespaceTemplate,
