@@ -21,7 +21,7 @@ from cargohold.metadata.accounts import (
     ScopeGrant,
     UserRecord,
 )
-from cargohold.metadata.sql import SqlStorePart, _dt, _Query
+from cargohold.metadata.sql_engine import SqlStorePart, _dt, _now, _Query
 
 _ANY_USER = _Query(select(a.users.c.name))
 _USER = _Query(select(*a.users.c).where(a.users.c.name == bindparam("name")))
@@ -543,8 +543,6 @@ class SqlAccountStore(SqlStorePart):
             ).first()
             if row is not None:
                 return _key_id(str(row[0])), str(row[0])
-            from cargohold.metadata.sql import _now
-
             pem = make_pem()
             conn.execute(insert(table).values(id=_KEY_NAME, private_pem=pem, created_at=_now()))
             return _key_id(pem), pem

@@ -11,7 +11,8 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from cargohold.metadata import governance_tables as g
 from cargohold.metadata import tables as t
 from cargohold.metadata.governance import ImageRecord, LifecycleRun, TrashRecord
-from cargohold.metadata.sql import SqlMetadataStore, SqlStorePart, _dt, _now
+from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql_engine import SqlStorePart, _dt, _now
 
 
 def _iso(value: Any) -> str | None:
