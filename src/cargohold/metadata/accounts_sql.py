@@ -34,6 +34,7 @@ _ROLE = _Query(
 _REPO_SETTINGS = _Query(
     select(*a.repository_settings.c).where(a.repository_settings.c.name == bindparam("name"))
 )
+_ROBOT = _Query(select(*a.robots.c).where(a.robots.c.name == bindparam("name")))
 _NAMESPACE = _Query(select(*a.namespaces.c).where(a.namespaces.c.name == bindparam("name")))
 
 
@@ -105,12 +106,14 @@ def _credential(row: Any) -> CredentialRecord:
 
 
 def _robot(row: Any) -> RobotRecord:
+    """From a row of ``robots`` in column order: name, namespace, description,
+    credential_id, created_at."""
     return RobotRecord(
-        name=row.name,
-        namespace=row.namespace,
-        description=row.description,
-        credential_id=row.credential_id,
-        created_at=_dt(row.created_at),  # type: ignore[arg-type]
+        name=row[0],
+        namespace=row[1],
+        description=row[2],
+        credential_id=row[3],
+        created_at=_dt(row[4]),  # type: ignore[arg-type]
     )
 
 
@@ -496,12 +499,9 @@ class SqlAccountStore(SqlStorePart):
             return False
 
     async def get_robot(self, name: str) -> RobotRecord | None:
-        def q(conn: Connection) -> RobotRecord | None:
-            row = conn.execute(select(*a.robots.c).where(a.robots.c.name == name)).first()
-            return None if row is None else _robot(row)
-
-        result: RobotRecord | None = await self._read(q)
-        return result
+        # Asked on every request a robot's token makes: an inline lookup on SQLite.
+        row = await self._base._fetchone(_ROBOT, name=name)
+        return None if row is None else _robot(row)
 
     async def list_robots(self, namespace: str) -> list[RobotRecord]:
         def q(conn: Connection) -> list[RobotRecord]:
