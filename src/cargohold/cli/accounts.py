@@ -6,39 +6,13 @@ options or environment, or stored by `cargohold login`.
 
 from __future__ import annotations
 
-import json
-import sys
-from typing import TYPE_CHECKING, Any
-
 import click
 
 from cargohold.cli import dockerconfig
-
-if TYPE_CHECKING:
-    from cargohold.cli.api import Api
-
-server_option = click.option(
-    "--server", envvar="CARGOHOLD_SERVER", help="Registry address (default 127.0.0.1:5000)."
-)
-
-
-def _api(server: str | None) -> Api:
-    # httpx loads only for commands that talk to a server.
-    from cargohold.cli.api import Api
-
-    return Api.for_server(server)
-
-
-def _print(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2))
-
-
-def _secret_input(password_stdin: bool, prompt: str = "Password", confirm: bool = False) -> str:
-    if password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
-    return value
-
+from cargohold.cli.common import api as _api
+from cargohold.cli.common import print_json as _print
+from cargohold.cli.common import read_secret as _secret_input
+from cargohold.cli.common import server_option
 
 # -- login ----------------------------------------------------------------------------
 

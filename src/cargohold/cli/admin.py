@@ -8,12 +8,12 @@ administrator is made (there is no default password).
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import click
 
+from cargohold.cli.common import cli_settings, read_secret
 from cargohold.config import Settings
 
 if TYPE_CHECKING:
@@ -51,13 +51,6 @@ def run_local(settings: Settings, action: Callable[[Registry], Awaitable[T]]) ->
         raise click.ClickException(exc.text) from exc
 
 
-def read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return value
-
-
 @click.group()
 def admin() -> None:
     """Operator commands on the local data (no server needed)."""
@@ -70,10 +63,8 @@ def admin() -> None:
 @data_dir_option
 def create(username: str, password_stdin: bool, config: str | None, data_dir: str | None) -> None:
     """Create an administrator."""
-    from cargohold.cli.main import _settings
-
-    settings = _settings(config, data_dir=data_dir)
-    password = read_password(password_stdin)
+    settings = cli_settings(config, data_dir=data_dir)
+    password = read_secret(password_stdin, confirm=not password_stdin)
     run_local(settings, lambda reg: reg.accounts.create_user(None, username, password, admin=True))
     click.echo(f"created administrator {username}")
 
@@ -87,10 +78,8 @@ def set_password(
     username: str, password_stdin: bool, config: str | None, data_dir: str | None
 ) -> None:
     """Reset a user's password (every token issued from the old one stops working)."""
-    from cargohold.cli.main import _settings
-
-    settings = _settings(config, data_dir=data_dir)
-    password = read_password(password_stdin)
+    settings = cli_settings(config, data_dir=data_dir)
+    password = read_secret(password_stdin, confirm=not password_stdin)
     run_local(settings, lambda reg: reg.accounts.set_password(None, username, password))
     click.echo(f"password changed for {username}")
 
@@ -111,9 +100,7 @@ def gc(
     import json
     from datetime import timedelta
 
-    from cargohold.cli.main import _settings
-
-    settings = _settings(config, data_dir=data_dir)
+    settings = cli_settings(config, data_dir=data_dir)
     grace = None if grace_seconds is None else timedelta(seconds=grace_seconds)
     report = run_local(settings, lambda reg: reg.gc.run(dry_run=dry_run, grace=grace))
     doc = {k: v for k, v in vars(report).items() if k != "deleted"}

@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 
-from cargohold.cli.accounts import _api, _print, server_option
+from cargohold.cli.common import api as _api
+from cargohold.cli.common import print_json as _print
+from cargohold.cli.common import server_option
 
 # -- repositories ---------------------------------------------------------------------
 

@@ -5,19 +5,11 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import click
 
 from cargohold import __version__
-from cargohold.config import Settings, load_settings
-
-
-def _settings(config: str | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config, **overrides)
-    except Exception as exc:  # pydantic's message already names the bad field
-        raise click.ClickException(f"invalid configuration: {exc}") from exc
+from cargohold.cli.common import cli_settings
 
 
 @click.group()
@@ -60,7 +52,7 @@ def serve(
     http = {
         k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None
     }
-    settings = _settings(config, data_dir=data_dir, http=http or None)
+    settings = cli_settings(config, data_dir=data_dir, http=http or None)
     from cargohold.http.server import run
 
     logging.basicConfig(
@@ -73,7 +65,7 @@ def serve(
 @click.option("--config", "config", type=click.Path(dir_okay=False), envvar="CARGOHOLD_CONFIG")
 def show_config(config: str | None) -> None:
     """Print the effective configuration as JSON."""
-    doc = _settings(config).model_dump(mode="json")
+    doc = cli_settings(config).model_dump(mode="json")
     if doc["auth"].get("bootstrap_admin"):
         doc["auth"]["bootstrap_admin"] = "(set; not shown)"  # it holds a password
     click.echo(json.dumps(doc, indent=2))
