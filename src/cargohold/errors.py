@@ -22,7 +22,9 @@ named after the code::
     │   │   └── ManifestTooLarge   SIZE_INVALID (413)
     │   ├── TagInvalid             TAG_INVALID
     │   ├── PaginationInvalid      PAGINATION_NUMBER_INVALID
-    │   └── RequestInvalid         INVALID_REQUEST (management API, token requests)
+    │   ├── RequestInvalid         INVALID_REQUEST (management API, token requests,
+    │   │                          package uploads)
+    │   └── NotAcceptable          NOT_ACCEPTABLE (406: no format the Accept header takes)
     ├── Unauthorized               UNAUTHORIZED
     ├── Denied                     DENIED
     │   ├── InsufficientScope      DENIED (401: the bearer token lacks the grant)
@@ -168,6 +170,11 @@ class RequestInvalid(Invalid):
     message = "invalid request"
 
 
+class NotAcceptable(Invalid):
+    code = "NOT_ACCEPTABLE"
+    message = "none of the requested media types is available"
+
+
 class Conflict(RegistryError):
     code = "CONFLICT"
     message = "already exists"
@@ -209,6 +216,7 @@ __all__ = [
     "ManifestUnknown",
     "NameInvalid",
     "NameUnknown",
+    "NotAcceptable",
     "NotFound",
     "PaginationInvalid",
     "RangeInvalid",

@@ -38,6 +38,7 @@ EXPECTED_STATUS = {
     "PaginationInvalid": 400,
     "TagInvalid": 400,
     "Unavailable": 503,
+    "NotAcceptable": 406,
     "Conflict": 409,
     "InsufficientScope": 401,
     "TagImmutable": 403,
