@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from cargohold.metadata import governance_tables as g
+from cargohold.metadata import package_tables as pt
 from cargohold.metadata import tables as t
 from cargohold.metadata.governance import ImageRecord, LifecycleRun, TrashRecord
 from cargohold.metadata.sql import SqlMetadataStore
@@ -433,6 +434,9 @@ class SqlGovernanceStore(SqlStorePart):
                 select(t.manifests.c.id).where(t.manifests.c.digest == digest).limit(1),
                 select(t.manifest_references.c.manifest_id)
                 .where(t.manifest_references.c.digest == digest)
+                .limit(1),
+                select(pt.package_assets.c.path)
+                .where(pt.package_assets.c.digest == digest)
                 .limit(1),
                 select(g.trash.c.id)
                 .where(

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from cargohold.errors import ManifestBlobUnknown, TagImmutable
 from cargohold.metadata import account_tables as _account_tables  # noqa: F401  (one schema)
 from cargohold.metadata import governance_tables as _governance_tables  # noqa: F401
+from cargohold.metadata import package_tables as pt
 from cargohold.metadata import tables as t
 from cargohold.metadata.sql_engine import (
     SqlEngine,
@@ -261,6 +262,18 @@ class SqlMetadataStore(SqlEngine):
                     t.manifests.c.repository_id.in_(repos)
                 )
             ).scalar_one()
+            # Hosted package repositories the namespace owns: each stored file once.
+            pa = pt.package_assets
+            package_repos = select(pt.package_repositories.c.name).where(
+                pt.package_repositories.c.namespace == namespace
+            )
+            per_file = (
+                select(pa.c.digest, func.max(pa.c.size).label("size"))
+                .where(pa.c.repository.in_(package_repos))
+                .group_by(pa.c.digest)
+                .subquery()
+            )
+            files = conn.execute(select(func.coalesce(func.sum(per_file.c.size), 0))).scalar_one()
             has = False
             if digest is not None:
                 has = (
@@ -271,7 +284,7 @@ class SqlMetadataStore(SqlEngine):
                     ).first()
                     is not None
                 )
-            return int(blobs) + int(manifests), has
+            return int(blobs) + int(manifests) + int(files), has
 
         return await self._run(self._read, q)
 

@@ -78,7 +78,8 @@ class MetadataStore(Protocol):
 
     async def namespace_usage(self, namespace: str, digest: str | None = None) -> tuple[int, bool]:
         """Bytes stored for a namespace's repositories (each blob once, plus their
-        manifests), and whether ``digest`` is already among its blobs."""
+        manifests, plus the files of hosted package repositories it owns), and
+        whether ``digest`` is already among its image blobs."""
         ...
 
     async def delete_repository(self, name: str) -> bool:

@@ -1,0 +1,157 @@
+"""The package store (hosted Maven, npm and PyPI repositories) on SQLite and
+PostgreSQL, and how package files count for quotas and garbage collection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import pytest
+
+from cargohold.metadata.accounts import UserRecord
+from cargohold.metadata.accounts_sql import SqlAccountStore
+from cargohold.metadata.governance_sql import SqlGovernanceStore
+from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord
+from cargohold.metadata.packages_sql import SqlPackageStore
+from cargohold.metadata.sql import SqlMetadataStore
+
+pytestmark = pytest.mark.anyio
+
+JAR, POM, TGZ = ("sha256:" + c * 64 for c in "abc")
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Stores:
+    base: SqlMetadataStore
+    packages: SqlPackageStore
+    gov: SqlGovernanceStore
+    accounts: SqlAccountStore
+
+
+@pytest.fixture
+async def stores(database_url: str) -> AsyncIterator[Stores]:
+    base = SqlMetadataStore(database_url)
+    await base.create_schema()
+    yield Stores(base, SqlPackageStore(base), SqlGovernanceStore(base), SqlAccountStore(base))
+    await base.close()
+
+
+def repo(name: str, fmt: str = "maven", namespace: str = "team") -> PackageRepositoryRecord:
+    return PackageRepositoryRecord(
+        name=name,
+        format=fmt,
+        namespace=namespace,
+        private=False,
+        write_policy="deny",
+        version_policy="release",
+        created_at=NOW,
+    )
+
+
+def asset(repository: str, path: str, digest: str, size: int, version: str = "1.0") -> AssetRecord:
+    return AssetRecord(
+        repository=repository,
+        path=path,
+        package="com.example:lib",
+        version=version,
+        digest=digest,
+        size=size,
+        content_type="application/java-archive",
+        created_at=NOW,
+        attributes={"kind": "artifact", "hashes": {"sha1": "x"}},
+    )
+
+
+async def test_repositories_create_once_update_and_delete(stores: Stores) -> None:
+    s = stores.packages
+    assert await s.create_package_repository(repo("maven-releases"))
+    assert not await s.create_package_repository(repo("maven-releases", "npm"))
+    await s.create_package_repository(repo("npm-hosted", "npm"))
+    assert [r.name for r in await s.list_package_repositories()] == [
+        "maven-releases",
+        "npm-hosted",
+    ]
+    found = await s.get_package_repository("maven-releases")
+    assert found == repo("maven-releases")
+    assert await s.update_package_repository(replace(repo("maven-releases"), private=True))
+    updated = await s.get_package_repository("maven-releases")
+    assert updated is not None and updated.private
+    assert not await s.update_package_repository(repo("missing"))
+    assert await s.delete_package_repository("maven-releases")
+    assert await s.get_package_repository("maven-releases") is None
+    assert not await s.delete_package_repository("maven-releases")
+
+
+async def test_assets_write_once_unless_overwrite(stores: Stores) -> None:
+    s = stores.packages
+    await s.create_package_repository(repo("r"))
+    path = "com/example/lib/1.0/lib-1.0.jar"
+    assert await s.put_asset(asset("r", path, JAR, 10), overwrite=False)
+    assert not await s.put_asset(asset("r", path, POM, 20), overwrite=False)
+    stored = await s.get_asset("r", path)
+    assert stored is not None and stored.digest == JAR and stored.attributes["hashes"]["sha1"]
+    assert await s.put_asset(asset("r", path, POM, 20), overwrite=True)
+    stored = await s.get_asset("r", path)
+    assert stored is not None and (stored.digest, stored.size) == (POM, 20)
+    assert await s.set_asset_attributes("r", path, {"yanked": "broken"})
+    stored = await s.get_asset("r", path)
+    assert stored is not None and stored.attributes == {"yanked": "broken"}
+
+
+async def test_listing_by_prefix_package_and_version(stores: Stores) -> None:
+    s = stores.packages
+    await s.create_package_repository(repo("r"))
+    for path, version in [
+        ("com/example/lib/1.0/lib-1.0.jar", "1.0"),
+        ("com/example/lib/1.0/lib-1.0.pom", "1.0"),
+        ("com/example/lib/2.0/lib-2.0.jar", "2.0"),
+        ("com/example/lib_x/1.0/lib_x-1.0.jar", "1.0"),
+    ]:
+        await s.put_asset(asset("r", path, JAR, 10, version), overwrite=False)
+    # "_" and "%" in a prefix are literal, not LIKE wildcards.
+    assert [a.path for a in await s.list_assets("r", prefix="com/example/lib_")] == [
+        "com/example/lib_x/1.0/lib_x-1.0.jar"
+    ]
+    assert len(await s.list_assets("r", prefix="com/example/lib/")) == 3
+    assert [a.path for a in await s.list_assets("r", package="com.example:lib", version="2.0")] == [
+        "com/example/lib/2.0/lib-2.0.jar"
+    ]
+    assert await s.list_packages("r") == ["com.example:lib"]
+    gone = await s.delete_assets("r", ["com/example/lib/1.0/lib-1.0.jar", "missing"])
+    assert [a.path for a in gone] == ["com/example/lib/1.0/lib-1.0.jar"]
+    assert len(await s.list_assets("r")) == 3
+
+
+async def test_tags(stores: Stores) -> None:
+    s = stores.packages
+    await s.create_package_repository(repo("npm", "npm"))
+    await s.set_package_tag("npm", "left-pad", "latest", "1.0.0")
+    await s.set_package_tag("npm", "left-pad", "latest", "1.1.0")
+    await s.set_package_tag("npm", "left-pad", "beta", "2.0.0-rc.1")
+    assert await s.package_tags("npm", "left-pad") == {"latest": "1.1.0", "beta": "2.0.0-rc.1"}
+    assert await s.delete_package_tags("npm", "left-pad", ["beta", "nope"]) == 1
+    assert await s.delete_package_tags("npm", "left-pad") == 1
+    assert await s.package_tags("npm", "left-pad") == {}
+
+
+async def test_package_files_count_for_quota_and_keep_blobs(stores: Stores) -> None:
+    await stores.accounts.create_user(UserRecord("team", "x", False, NOW, NOW), False)
+    s = stores.packages
+    await s.create_package_repository(repo("a"))
+    await s.create_package_repository(repo("b"))
+    await s.create_package_repository(repo("other", namespace="someone"))
+    await s.put_asset(asset("a", "com/example/lib/1.0/lib-1.0.jar", JAR, 1000), overwrite=False)
+    # The same bytes in a second repository of the namespace count once.
+    await s.put_asset(asset("b", "com/example/lib/1.0/lib-1.0.jar", JAR, 1000), overwrite=False)
+    await s.put_asset(asset("b", "com/example/lib/1.0/lib-1.0.pom", POM, 10), overwrite=False)
+    await s.put_asset(asset("other", "x/y/1.0/y-1.0.jar", TGZ, 99999), overwrite=False)
+    usage, _ = await stores.base.namespace_usage("team")
+    assert usage == 1010
+    assert await stores.gov.blob_in_use(JAR)
+    assert await s.delete_package_repository("a")
+    assert await stores.gov.blob_in_use(JAR)  # still in b
+    assert await s.delete_package_repository("b")
+    assert not await stores.gov.blob_in_use(JAR)
+    assert (await stores.base.namespace_usage("team"))[0] == 0
