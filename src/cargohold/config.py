@@ -72,6 +72,16 @@ class RepositoryPolicySettings(_Section):
     )
 
 
+class PackageSettings(_Section):
+    max_file_bytes: int = Field(
+        2 * 1024**3, description="largest file a Maven, npm or PyPI upload may store"
+    )
+    max_npm_publish_bytes: int = Field(
+        200 * 1024**2,
+        description="largest npm publish document (JSON with the tarball inside, base64)",
+    )
+
+
 class GovernanceSettings(_Section):
     lifecycle_interval_seconds: float = Field(
         3600, ge=0, description="how often lifecycle policies run inside the server; 0: never"
@@ -131,6 +141,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     repositories: RepositoryPolicySettings = RepositoryPolicySettings()
     governance: GovernanceSettings = GovernanceSettings()
+    packages: PackageSettings = PackageSettings()
     gc: GcSettings = GcSettings()
 
     @classmethod

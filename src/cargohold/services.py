@@ -6,6 +6,7 @@ from cargohold.config import Settings
 from cargohold.core.registry import Registry
 from cargohold.metadata.accounts_sql import SqlAccountStore
 from cargohold.metadata.governance_sql import SqlGovernanceStore
+from cargohold.metadata.packages_sql import SqlPackageStore
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.storage.factory import make_driver
 
@@ -17,5 +18,6 @@ def build_registry(settings: Settings) -> Registry:
         store,
         SqlAccountStore(store),
         SqlGovernanceStore(store),
+        SqlPackageStore(store),
         settings,
     )

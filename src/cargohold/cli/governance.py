@@ -26,8 +26,24 @@ MUTABILITY = click.Choice(
 )
 
 
+FORMAT = click.Choice(["docker", "maven", "npm", "pypi"])
+_FORMAT_HELP = "docker: an image repository under /v2/; maven, npm, pypi: hosted packages."
+
+
 @repo.command("create")
 @click.argument("name")
+@click.option("--format", "format_", type=FORMAT, default="docker", help=_FORMAT_HELP)
+@click.option("--namespace", help="Package repositories: the owning user or organisation.")
+@click.option(
+    "--write-policy",
+    type=click.Choice(["allow", "deny", "readonly"]),
+    help="Package repositories: allow redeploy, deny it (written once), or read-only.",
+)
+@click.option(
+    "--version-policy",
+    type=click.Choice(["release", "snapshot", "mixed"]),
+    help="Maven repositories: which versions they take (default release).",
+)
 @click.option("--private/--public", default=None, help="Default: the namespace's.")
 @click.option(
     "--visibility", type=click.Choice(["public", "private"]), help="Same as --public/--private."
@@ -38,6 +54,10 @@ MUTABILITY = click.Choice(
 @server_option
 def repo_create(
     name: str,
+    format_: str,
+    namespace: str | None,
+    write_policy: str | None,
+    version_policy: str | None,
     private: bool | None,
     visibility: str | None,
     immutable: bool,
@@ -45,38 +65,69 @@ def repo_create(
     filters: tuple[str, ...],
     server: str | None,
 ) -> None:
-    """Create a repository (needed first when create-on-push is off, as in ECR)."""
+    """Create a repository (needed first when create-on-push is off, as in ECR), or a
+    hosted Maven, npm or PyPI repository served under /repository/NAME/."""
+    if visibility is None and private is not None:
+        visibility = "private" if private else "public"
+    if format_ != "docker":
+        doc: dict[str, Any] = {"name": name, "format": format_}
+        for key, value in (
+            ("namespace", namespace),
+            ("visibility", visibility),
+            ("write_policy", write_policy),
+            ("version_policy", version_policy),
+        ):
+            if value is not None:
+                doc[key] = value
+        _print(_api(server).call("POST", "/package-repositories", doc))
+        return
     body: dict[str, Any] = {"name": name, "mutability_filters": list(filters)}
     if visibility is not None:
         body["visibility"] = visibility
-    elif private is not None:
-        body["visibility"] = "private" if private else "public"
     if immutable or tag_mutability:
         body["tag_mutability"] = tag_mutability or "IMMUTABLE"
     _print(_api(server).call("POST", "/repositories", body))
 
 
 @repo.command("list")
+@click.option("--packages", is_flag=True, help="Hosted Maven, npm and PyPI repositories.")
 @server_option
-def repo_list(server: str | None) -> None:
+def repo_list(packages: bool, server: str | None) -> None:
     """Repositories you may pull."""
-    _print(_api(server).call("GET", "/repositories"))
+    _print(_api(server).call("GET", "/package-repositories" if packages else "/repositories"))
+
+
+def _base(format_: str) -> str:
+    return "/repositories" if format_ == "docker" else "/package-repositories"
 
 
 @repo.command("describe")
 @click.argument("name")
+@click.option("--format", "format_", type=FORMAT, default="docker", help=_FORMAT_HELP)
 @server_option
-def repo_describe(name: str, server: str | None) -> None:
-    _print(_api(server).call("GET", f"/repositories/{name}"))
+def repo_describe(name: str, format_: str, server: str | None) -> None:
+    _print(_api(server).call("GET", f"{_base(format_)}/{name}"))
 
 
 @repo.command("delete")
 @click.argument("name")
+@click.option("--format", "format_", type=FORMAT, default="docker", help=_FORMAT_HELP)
 @click.option("--force", is_flag=True, help="Delete even when it holds images.")
 @server_option
-def repo_delete(name: str, force: bool, server: str | None) -> None:
-    _api(server).call("DELETE", f"/repositories/{name}" + ("?force=true" if force else ""))
+def repo_delete(name: str, format_: str, force: bool, server: str | None) -> None:
+    """Delete a repository (a package repository goes with all its files)."""
+    path = f"{_base(format_)}/{name}" + ("?force=true" if force and format_ == "docker" else "")
+    _api(server).call("DELETE", path)
     click.echo(f"deleted repository {name}")
+
+
+@repo.command("write-policy")
+@click.argument("name")
+@click.argument("policy", type=click.Choice(["allow", "deny", "readonly"]))
+@server_option
+def repo_write_policy(name: str, policy: str, server: str | None) -> None:
+    """Set a package repository's write policy: allow redeploy, deny it, read-only."""
+    _print(_api(server).call("PATCH", f"/package-repositories/{name}", {"write_policy": policy}))
 
 
 @repo.command("visibility")

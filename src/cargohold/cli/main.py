@@ -80,8 +80,9 @@ def _register() -> None:
     main.add_command(gc)
     main.add_command(pull_secret)
     from cargohold.cli.governance import COMMANDS as GOVERNANCE_COMMANDS
+    from cargohold.cli.packages import COMMANDS as PACKAGE_COMMANDS
 
-    for command in [*ACCOUNT_COMMANDS, *GOVERNANCE_COMMANDS]:
+    for command in [*ACCOUNT_COMMANDS, *GOVERNANCE_COMMANDS, *PACKAGE_COMMANDS]:
         main.add_command(command)
 
 

@@ -209,6 +209,25 @@ class Access:
             "user", user.name, user.is_admin, cred.scopes, f"cred:{cred.id}", cred.expires_at
         )
 
+    async def login_secret(self, secret: str, address: str) -> Principal:
+        """The principal for a bare generated secret (npm's ``_authToken`` sends a
+        token as ``Bearer`` with no user name): a personal access token, a login
+        password or a robot secret, found by the id it carries."""
+        parsed = sec.parse_secret(secret)
+        key = f"secret:{parsed.id if parsed else 'malformed'}"
+        await self._check_rate(key, address)
+        if parsed is not None and parsed.kind in ("pat", "login", "robot"):
+            cred = await self.accounts.get_credential(parsed.id)
+            if cred is not None and parsed.kind == "robot":
+                robot = await self.accounts.get_robot(cred.owner)
+                if robot is None or robot.credential_id != parsed.id:
+                    cred = None
+            if cred is not None:
+                found = await self._from_credential(parsed, cred.owner, _now())
+                if found is not None:
+                    return found
+        raise await self._fail(key, address)
+
     async def refresh(self, token: str, address: str) -> Principal:
         """The principal behind a refresh token (docker's identity token)."""
         parsed = sec.parse_secret(token)
@@ -303,20 +322,41 @@ class Access:
         if await self.setup_mode():
             return ALL_ACTIONS
         namespace = repository.split("/", 1)[0]
-        rights: frozenset[str] = frozenset()
-        if principal.kind == "user":
-            if principal.is_admin or namespace == principal.name:
-                rights = ALL_ACTIONS
-            else:
-                role = await self.accounts.member_role(namespace, principal.name)
-                rights = ROLE_ACTIONS.get(role or "", frozenset())
-        elif principal.kind == "robot" and principal.name.split("+", 1)[0] == namespace:
-            rights = scope_actions(principal.scopes or (), repository)
+        rights = await self._member_rights(principal, namespace, repository)
         if "pull" not in rights and await self._public(repository, principal):
             rights = rights | {"pull"}
         if principal.kind == "user" and principal.scopes is not None:
             rights = rights & scope_actions(principal.scopes, repository)
         return rights
+
+    async def package_actions(
+        self, principal: Principal, namespace: str, name: str, private: bool
+    ) -> frozenset[str]:
+        """Rights on a hosted package repository owned by ``namespace``: the same
+        rules as images, with robot and token scopes matched against
+        ``NAMESPACE/NAME``."""
+        if await self.setup_mode():
+            return ALL_ACTIONS
+        scope_name = f"{namespace}/{name}"
+        rights = await self._member_rights(principal, namespace, scope_name)
+        public = not private and (not principal.anonymous or self.settings.anonymous_pull)
+        if "pull" not in rights and public:
+            rights = rights | {"pull"}
+        if principal.kind == "user" and principal.scopes is not None:
+            rights = rights & scope_actions(principal.scopes, scope_name)
+        return rights
+
+    async def _member_rights(
+        self, principal: Principal, namespace: str, scope_name: str
+    ) -> frozenset[str]:
+        if principal.kind == "user":
+            if principal.is_admin or namespace == principal.name:
+                return ALL_ACTIONS
+            role = await self.accounts.member_role(namespace, principal.name)
+            return ROLE_ACTIONS.get(role or "", frozenset())
+        if principal.kind == "robot" and principal.name.split("+", 1)[0] == namespace:
+            return scope_actions(principal.scopes or (), scope_name)
+        return frozenset()
 
     async def _public(self, repository: str, principal: Principal) -> bool:
         if principal.anonymous and not self.settings.anonymous_pull:

@@ -24,6 +24,7 @@ from cargohold.core.usage import PullRecorder
 from cargohold.errors import Conflict
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.governance import GovernanceStore
+from cargohold.metadata.packages import PackageStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.storage.driver import StorageDriver
 
@@ -51,6 +52,7 @@ class Registry:
     policies: LifecyclePolicies
     trash: RecycleBin
     gc: GarbageCollector
+    package_store: PackageStore
     _signing_key: tuple[str, str] | None = field(default=None)
     _scheduler: asyncio.Task[None] | None = field(default=None)
     _signer: TokenSigner | None = field(default=None)
@@ -62,6 +64,7 @@ class Registry:
         store: MetadataStore,
         account_store: AccountStore,
         governance: GovernanceStore,
+        package_store: PackageStore,
         settings: Settings,
     ) -> Registry:
         limits = settings.limits
@@ -87,6 +90,7 @@ class Registry:
             policies=LifecyclePolicies(account_store, governance, access, repositories),
             trash=trash,
             gc=GarbageCollector(driver, governance, trash, settings.gc),
+            package_store=package_store,
         )
 
     async def open(self) -> None:

@@ -114,7 +114,11 @@ class Repositories:
     async def admit(self, repository: str, digest: str, size: int) -> None:
         """Refuse a blob that would take its namespace past its quota (a blob the
         namespace already stores costs nothing more)."""
-        namespace = repository.split("/", 1)[0]
+        await self.admit_namespace(repository.split("/", 1)[0], digest, size)
+
+    async def admit_namespace(self, namespace: str, digest: str | None, size: int) -> None:
+        """The quota check for ``size`` more bytes in ``namespace`` (``digest``:
+        free if the namespace's images already store it)."""
         ns = await self.accounts.get_namespace(namespace)
         if ns is None or ns.quota_bytes is None:
             return

@@ -24,8 +24,11 @@ from cargohold.http.api.routes import PREFIX as API_PREFIX
 from cargohold.http.api.routes import dispatch as api_dispatch
 from cargohold.http.auth import TokenCache, authorize
 from cargohold.http.errors import error_body, error_response
+from cargohold.http.packages.router import PREFIX as PACKAGES_PREFIX
+from cargohold.http.packages.router import dispatch as packages_dispatch
 from cargohold.http.route_names import TOKEN
 from cargohold.http.routes import ROUTES, match
+from cargohold.packages.service import Packages
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ class RegistryApp:
             registry=registry,
             base_url=settings.http.base_url.rstrip("/") if settings.http.base_url else None,
             token_cache=TokenCache(),
+            packages=Packages.build(registry),
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -71,6 +75,8 @@ class RegistryApp:
     async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
         if scope["path"].startswith(API_PREFIX + "/"):
             return await api_dispatch(Request(scope, receive))
+        if scope["path"].startswith(PACKAGES_PREFIX):
+            return await packages_dispatch(Request(scope, receive))
         found = match(scope["path"])
         if found is None:
             raise RouteUnknown(f"no such endpoint: {scope['path'][:200]}")

@@ -27,6 +27,7 @@ STATUS: dict[type[e.RegistryError], int] = {
     e.TooManyRequests: 429,
     e.Conflict: 409,
     e.Unavailable: 503,
+    e.NotAcceptable: 406,
 }
 
 
@@ -51,3 +52,14 @@ def error_response(exc: e.RegistryError) -> Response:
         media_type="application/json",
         headers=exc.headers,
     )
+
+
+def package_error_response(exc: e.RegistryError, format: str | None) -> Response:
+    """The same error in a package client's terms: npm reads ``{"error": ...}``;
+    Maven, pip and twine show the status line and a plain-text body."""
+    status = status_for(exc)
+    headers = dict(exc.headers)
+    if format == "npm":
+        body = json.dumps({"error": exc.text}).encode()
+        return Response(body, status_code=status, media_type="application/json", headers=headers)
+    return Response(exc.text + "\n", status_code=status, media_type="text/plain", headers=headers)

@@ -232,3 +232,48 @@ class NamespaceUsage(_Body):
     namespace: str
     usage_bytes: int
     quota_bytes: int | None
+
+
+PackageFormat = Literal["maven", "npm", "pypi"]
+WritePolicy = Literal["allow", "deny", "readonly"]
+
+
+class PackageRepositoryCreate(_Body):
+    name: str = Field(max_length=64)
+    format: PackageFormat
+    namespace: str | None = Field(
+        None, max_length=64, description="the owning user or organisation; default: you"
+    )
+    visibility: Visibility | None = Field(None, description="default: the namespace's")
+    write_policy: WritePolicy | None = Field(
+        None,
+        description="allow: redeploy; deny: each file is written once; readonly. "
+        "Default: allow for Maven snapshot repositories, deny otherwise",
+    )
+    version_policy: Literal["release", "snapshot", "mixed"] | None = Field(
+        None, description="Maven only; default release"
+    )
+
+
+class PackageRepositoryUpdate(_Body):
+    visibility: Visibility | None = None
+    write_policy: WritePolicy | None = None
+
+
+class PackageRepository(_Body):
+    name: str
+    format: PackageFormat
+    namespace: str
+    visibility: Visibility
+    write_policy: WritePolicy
+    version_policy: str
+    url: str
+    created_at: datetime
+
+
+class Yank(_Body):
+    reason: str = Field("", max_length=500)
+
+
+class YankResult(_Body):
+    files: int

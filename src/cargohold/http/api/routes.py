@@ -16,6 +16,7 @@ from cargohold.errors import RouteUnknown, Unsupported
 from cargohold.http.api import governance as g
 from cargohold.http.api import handlers as h
 from cargohold.http.api import models as m
+from cargohold.http.api import packages as pk
 
 PREFIX = "/api/v1"
 _SEGMENT = r"[^/]+"
@@ -273,6 +274,60 @@ API: list[ApiRoute] = [
         "Settings for repositories created in a namespace",
         m.NamespaceTemplate,
         m.NamespaceTemplate,
+    ),
+    R(
+        "POST",
+        "/package-repositories",
+        pk.create_package_repository,
+        "Create a hosted Maven, npm or PyPI repository (served under /repository/NAME/)",
+        m.PackageRepositoryCreate,
+        m.PackageRepository,
+        status=201,
+    ),
+    R(
+        "GET",
+        "/package-repositories",
+        pk.list_package_repositories,
+        "Package repositories you may read",
+        response=m.PackageRepository,
+        many=True,
+    ),
+    R(
+        "GET",
+        "/package-repositories/{repo}",
+        pk.get_package_repository,
+        "Show a package repository",
+        response=m.PackageRepository,
+    ),
+    R(
+        "PATCH",
+        "/package-repositories/{repo}",
+        pk.update_package_repository,
+        "Change a package repository's visibility or write policy",
+        m.PackageRepositoryUpdate,
+        m.PackageRepository,
+    ),
+    R(
+        "DELETE",
+        "/package-repositories/{repo}",
+        pk.delete_package_repository,
+        "Delete a package repository and everything in it",
+        status=204,
+    ),
+    R(
+        "POST",
+        "/package-repositories/{repo}/pypi/{project}/{version}/yank",
+        pk.yank_release,
+        "Yank a PyPI release (PEP 592): installers skip it unless pinned",
+        m.Yank,
+        m.YankResult,
+    ),
+    R(
+        "DELETE",
+        "/package-repositories/{repo}/pypi/{project}/{version}/yank",
+        pk.unyank_release,
+        "Take back a yank",
+        response=m.YankResult,
     ),
 ]
 _COMPILED = [(route, route.pattern) for route in API]

@@ -1,0 +1,1 @@
+"""Hosted package repositories under ``/repository/<name>/`` (Maven, npm, PyPI)."""

@@ -1,0 +1,290 @@
+"""Hosted npm repositories: the registry API npm speaks, for hosted packages.
+
+Each published version is a tarball stored once as a blob, at
+``<name>/-/<bare>-<version>.tgz`` in the repository, with its version document
+(package.json as published), integrity and deprecation kept as the asset's
+attributes; dist-tags have their own table. The packument is built from those
+on every read, so it is always what the repository holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from cargohold.core.access import Principal
+from cargohold.core.repositories import Repositories
+from cargohold.errors import Denied, RequestInvalid, ResourceUnknown
+from cargohold.formats import npm as fmt
+from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord, PackageStore
+from cargohold.packages.files import FileStore
+from cargohold.packages.repositories import PackageRepositories
+from cargohold.packages.served import Served
+
+
+def tarball_path(name: str, version: str) -> str:
+    return f"{name}/-/{fmt.tarball_filename(name, version)}"
+
+
+def _iso(moment: datetime) -> str:
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+class NpmRepository:
+    def __init__(
+        self,
+        store: PackageStore,
+        files: FileStore,
+        repositories: PackageRepositories,
+        quotas: Repositories,
+    ) -> None:
+        self.store = store
+        self.files = files
+        self.repositories = repositories
+        self.quotas = quotas
+
+    async def _writable(
+        self, principal: Principal, name: str, action: str
+    ) -> PackageRepositoryRecord:
+        repo = await self.repositories.resolve(principal, name, action)
+        if repo.write_policy == "readonly":
+            raise Denied(f"repository {repo.name} is read-only")
+        return repo
+
+    async def _tarballs(self, repo: str, package: str) -> list[AssetRecord]:
+        assets = await self.store.list_assets(repo, package=package)
+        return [a for a in assets if a.attributes.get("kind") == "tarball"]
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def packument(
+        self,
+        principal: Principal,
+        name: str,
+        package: str,
+        tarball_base: str,
+        abbreviated: bool,
+    ) -> Served:
+        repo = await self.repositories.resolve(principal, name, "pull")
+        doc = await self._document(repo, package, tarball_base)
+        if abbreviated:
+            body = fmt.abbreviated(doc)
+            return Served.document(json.dumps(body).encode(), fmt.ABBREVIATED_TYPE)
+        return Served.document(json.dumps(doc).encode(), "application/json")
+
+    async def _document(
+        self, repo: PackageRepositoryRecord, package: str, tarball_base: str
+    ) -> dict[str, Any]:
+        tarballs = await self._tarballs(repo.name, package)
+        if not tarballs:
+            raise ResourceUnknown(f"package {package[:214]!r} not found in {repo.name}")
+        versions: dict[str, dict[str, Any]] = {}
+        times: dict[str, str] = {}
+        for asset in tarballs:
+            assert asset.version is not None
+            manifest = dict(asset.attributes["manifest"])
+            dist = dict(manifest.get("dist") or {})
+            dist.update(integrity=asset.attributes["integrity"], shasum=asset.attributes["shasum"])
+            manifest["dist"] = dist
+            if asset.attributes.get("deprecated"):
+                manifest["deprecated"] = asset.attributes["deprecated"]
+            else:
+                manifest.pop("deprecated", None)
+            versions[asset.version] = manifest
+            times[asset.version] = _iso(asset.created_at)
+        tags = await self.store.package_tags(repo.name, package)
+        created = min(a.created_at for a in tarballs)
+        modified = max(a.created_at for a in tarballs)
+        times["created"] = _iso(created)
+        times["modified"] = _iso(modified)
+        state = json.dumps([sorted(versions), tags, sorted(times.items())], sort_keys=True)
+        rev = f"{len(versions)}-{hashlib.sha256(state.encode()).hexdigest()[:32]}"
+
+        def url(version: str) -> str:
+            return tarball_base + tarball_path(package, version)
+
+        return fmt.packument(package, versions, tags, times, url, times["modified"], rev)
+
+    async def tarball(self, principal: Principal, name: str, package: str, filename: str) -> Served:
+        repo = await self.repositories.resolve(principal, name, "pull")
+        asset = await self.store.get_asset(repo.name, f"{package}/-/{filename}")
+        if asset is None or asset.attributes.get("kind") != "tarball":
+            raise ResourceUnknown(f"{package}/-/{filename[:200]} not found in {repo.name}")
+        return Served(
+            content_type="application/octet-stream",
+            digest=asset.digest,
+            size=asset.size,
+            modified=asset.created_at,
+            etag=asset.attributes["shasum"],
+        )
+
+    async def dist_tags(self, principal: Principal, name: str, package: str) -> dict[str, str]:
+        repo = await self.repositories.resolve(principal, name, "pull")
+        if not await self._tarballs(repo.name, package):
+            raise ResourceUnknown(f"package {package[:214]!r} not found in {repo.name}")
+        return await self.store.package_tags(repo.name, package)
+
+    async def search(
+        self, principal: Principal, name: str, text: str, size: int, offset: int
+    ) -> dict[str, Any]:
+        repo = await self.repositories.resolve(principal, name, "pull")
+        words = [w.lower() for w in text.split() if w]
+        objects: list[dict[str, Any]] = []
+        for package in await self.store.list_packages(repo.name):
+            tarballs = await self._tarballs(repo.name, package)
+            if not tarballs:
+                continue
+            tags = await self.store.package_tags(repo.name, package)
+            latest = next(
+                (a for a in tarballs if a.version == tags.get("latest")),
+                max(tarballs, key=lambda a: fmt.version_key(a.version or "0.0.0")),
+            )
+            manifest = latest.attributes["manifest"]
+            haystack = " ".join(
+                [
+                    package,
+                    str(manifest.get("description") or ""),
+                    *map(str, manifest.get("keywords") or []),
+                ]
+            ).lower()
+            if all(word in haystack for word in words):
+                objects.append(fmt.search_result(package, manifest, _iso(latest.created_at)))
+        page = objects[offset : offset + size]
+        return {"objects": page, "total": len(objects), "time": _iso(datetime.now(UTC))}
+
+    # -- writes -----------------------------------------------------------------------
+
+    async def publish_or_update(
+        self, principal: Principal, name: str, package: str, document: Any
+    ) -> None:
+        """``PUT /<package>``: a publish when it carries tarballs, else an edit of the
+        packument (deprecations, removed versions, dist-tags)."""
+        if isinstance(document, dict) and fmt.is_publish(document):
+            await self._publish(principal, name, package, document)
+        else:
+            await self.update(principal, name, package, document)
+
+    async def _publish(
+        self, principal: Principal, name: str, package: str, document: dict[str, Any]
+    ) -> None:
+        repo = await self._writable(principal, name, "push")
+        existing = {a.version: a for a in await self._tarballs(repo.name, package)}
+        publish = fmt.parse_publish(document, package, [v for v in existing if v])
+        for new in publish.versions:
+            if new.version in existing and repo.write_policy != "allow":
+                raise Denied(
+                    f"You cannot publish over the previously published versions: {new.version}"
+                )
+        for new in publish.versions:
+            await self.quotas.admit_namespace(repo.namespace, None, len(new.tarball))
+            stored = await self.files.put_bytes(new.tarball)
+            manifest = dict(new.manifest)
+            manifest.pop("deprecated", None)
+            asset = AssetRecord(
+                repository=repo.name,
+                path=tarball_path(package, new.version),
+                package=package,
+                version=new.version,
+                digest=stored.digest,
+                size=stored.size,
+                content_type="application/octet-stream",
+                created_at=datetime.now(UTC),
+                attributes={
+                    "kind": "tarball",
+                    "manifest": manifest,
+                    "integrity": new.integrity,
+                    "shasum": new.shasum,
+                    "deprecated": None,
+                },
+            )
+            if not await self.store.put_asset(asset, overwrite=repo.write_policy == "allow"):
+                raise Denied(
+                    f"You cannot publish over the previously published versions: {new.version}"
+                )
+        tags = publish.dist_tags or {}
+        if not tags and not existing and publish.versions:
+            tags = {"latest": publish.versions[-1].version}
+        for tag, version in tags.items():
+            await self.store.set_package_tag(repo.name, package, tag, version)
+
+    async def update(self, principal: Principal, name: str, package: str, document: Any) -> None:
+        repo = await self._writable(principal, name, "push")
+        tarballs = {a.version: a for a in await self._tarballs(repo.name, package) if a.version}
+        if not tarballs:
+            raise ResourceUnknown(f"package {package[:214]!r} not found in {repo.name}")
+        if not isinstance(document, dict):
+            raise RequestInvalid("the request body must be a JSON object (a package document)")
+        current = {v: a.attributes.get("deprecated") or "" for v, a in tarballs.items()}
+        update = fmt.parse_update(document, package, list(tarballs), current)
+        if update.removed_versions:
+            await self._check_delete(principal, repo)
+            paths = [tarballs[v].path for v in update.removed_versions if v in tarballs]
+            await self.store.delete_assets(repo.name, paths)
+        for version, message in update.deprecations.items():
+            asset = tarballs.get(version)
+            if asset is None or version in update.removed_versions:
+                continue
+            attributes = dict(asset.attributes, deprecated=message or None)
+            await self.store.set_asset_attributes(repo.name, asset.path, attributes)
+        remaining = [v for v in tarballs if v not in update.removed_versions]
+        tags = await self.store.package_tags(repo.name, package)
+        if update.dist_tags is not None:
+            tags = {t: v for t, v in update.dist_tags.items() if v in remaining}
+            await self.store.delete_package_tags(repo.name, package)
+            for tag, version in tags.items():
+                await self.store.set_package_tag(repo.name, package, tag, version)
+        else:
+            stale = [t for t, v in tags.items() if v not in remaining]
+            if stale:
+                await self.store.delete_package_tags(repo.name, package, stale)
+        if remaining and "latest" not in await self.store.package_tags(repo.name, package):
+            newest = max(remaining, key=fmt.version_key)
+            await self.store.set_package_tag(repo.name, package, "latest", newest)
+        if not remaining:
+            await self.store.delete_package_tags(repo.name, package)
+
+    async def _check_delete(self, principal: Principal, repo: PackageRepositoryRecord) -> None:
+        if "delete" not in await self.repositories.rights(principal, repo):
+            raise Denied(f"{principal.name} may not unpublish from repository {repo.name}")
+
+    async def unpublish(self, principal: Principal, name: str, package: str) -> None:
+        """``DELETE /<package>/-rev/<rev>``: the whole package goes."""
+        repo = await self._writable(principal, name, "delete")
+        paths = [a.path for a in await self.store.list_assets(repo.name, package=package)]
+        if not paths:
+            raise ResourceUnknown(f"package {package[:214]!r} not found in {repo.name}")
+        await self.store.delete_assets(repo.name, paths)
+        await self.store.delete_package_tags(repo.name, package)
+
+    async def delete_tarball(
+        self, principal: Principal, name: str, package: str, filename: str
+    ) -> None:
+        """``DELETE /<package>/-/<file>/-rev/<rev>``, which npm sends after removing
+        the version from the packument: gone already is success."""
+        repo = await self._writable(principal, name, "delete")
+        path = f"{package}/-/{filename}"
+        await self.store.delete_assets(repo.name, [path])
+
+    async def set_dist_tag(
+        self, principal: Principal, name: str, package: str, tag: str, body: bytes
+    ) -> None:
+        repo = await self._writable(principal, name, "push")
+        if not fmt.valid_tag(tag):
+            raise RequestInvalid(f"invalid dist-tag {tag[:100]!r}: it must not be a version range")
+        version = fmt.parse_dist_tag_value(body)
+        if version not in {a.version for a in await self._tarballs(repo.name, package)}:
+            raise ResourceUnknown(f"{package}@{version} is not in {repo.name}")
+        await self.store.set_package_tag(repo.name, package, tag, version)
+
+    async def delete_dist_tag(
+        self, principal: Principal, name: str, package: str, tag: str
+    ) -> None:
+        repo = await self._writable(principal, name, "push")
+        if tag == "latest":
+            raise RequestInvalid("the latest tag cannot be removed")
+        if not await self.store.delete_package_tags(repo.name, package, [tag]):
+            raise ResourceUnknown(f"{package} has no dist-tag {tag[:100]!r}")

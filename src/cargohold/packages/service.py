@@ -1,0 +1,36 @@
+"""The package services, built once from the registry's parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cargohold.core.registry import Registry
+from cargohold.packages.files import FileStore
+from cargohold.packages.maven import MavenRepository
+from cargohold.packages.npm import NpmRepository
+from cargohold.packages.pypi import PypiRepository
+from cargohold.packages.repositories import PackageRepositories
+
+
+@dataclass
+class Packages:
+    repositories: PackageRepositories
+    files: FileStore
+    maven: MavenRepository
+    pypi: PypiRepository
+    npm: NpmRepository
+
+    @classmethod
+    def build(cls, registry: Registry) -> Packages:
+        settings = registry.settings
+        store = registry.package_store
+        files = FileStore(registry.driver, settings.limits.upload_chunk_bytes)
+        repositories = PackageRepositories(store, registry.account_store, registry.access)
+        limit = settings.packages.max_file_bytes
+        return cls(
+            repositories=repositories,
+            files=files,
+            maven=MavenRepository(store, files, repositories, registry.repositories, limit),
+            pypi=PypiRepository(store, files, repositories, registry.repositories, limit),
+            npm=NpmRepository(store, files, repositories, registry.repositories),
+        )

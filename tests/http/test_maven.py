@@ -1,0 +1,111 @@
+"""Hosted Maven repositories over HTTP: the PUTs mvn and Jenkins' uploader send,
+server-computed checksums and maven-metadata.xml, browsing, and refusals."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.http.helpers import admin_client, basic
+
+pytestmark = pytest.mark.anyio
+
+BASE = "/repository/maven-releases"
+JAR_PATH = "com/example/lib/1.0/lib-1.0.jar"
+
+
+async def make_repo(client: httpx.AsyncClient, name: str = "maven-releases", **extra: Any) -> None:
+    r = await client.post(
+        "/api/v1/package-repositories", json={"name": name, "format": "maven", **extra}
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_put_get_checksums_metadata_and_listing(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        jar = b"PK\x03\x04 a jar"
+        r = await client.put(f"{BASE}/{JAR_PATH}", content=jar)
+        assert r.status_code == 201, r.text
+        for algorithm in ("md5", "sha1", "sha256", "sha512"):
+            digest = hashlib.new(algorithm, jar).hexdigest()
+            # An uploaded checksum that matches is accepted; the server's own is served.
+            assert (await client.put(f"{BASE}/{JAR_PATH}.{algorithm}", content=digest)).is_success
+            got = await client.get(f"{BASE}/{JAR_PATH}.{algorithm}")
+            assert got.status_code == 200 and got.text == digest
+        wrong = await client.put(f"{BASE}/{JAR_PATH}.sha1", content="0" * 40)
+        assert wrong.status_code == 400 and "mismatch" in wrong.text
+
+        got = await client.get(f"{BASE}/{JAR_PATH}")
+        assert got.status_code == 200 and got.content == jar
+        head = await client.head(f"{BASE}/{JAR_PATH}")
+        assert head.status_code == 200 and head.headers["content-length"] == str(len(jar))
+
+        await client.put(f"{BASE}/com/example/lib/1.10/lib-1.10.jar", content=b"later")
+        await client.put(f"{BASE}/com/example/lib/1.9/lib-1.9.jar", content=b"earlier")
+        meta = await client.get(f"{BASE}/com/example/lib/maven-metadata.xml")
+        assert meta.status_code == 200
+        text = meta.text
+        assert "<latest>1.10</latest>" in text and "<release>1.10</release>" in text
+        assert text.index("<version>1.9</version>") < text.index("<version>1.10</version>")
+        sha1 = await client.get(f"{BASE}/com/example/lib/maven-metadata.xml.sha1")
+        assert sha1.text == hashlib.sha1(meta.content).hexdigest()
+
+        listing = await client.get(f"{BASE}/com/example/lib/1.0/")
+        assert listing.status_code == 200 and "lib-1.0.jar" in listing.text
+        moved = await client.get(f"{BASE}/com/example/lib", follow_redirects=False)
+        assert moved.status_code == 301 and moved.headers["location"].endswith("/lib/")
+
+
+async def test_release_rules_redeploy_and_bad_paths(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        await make_repo(client, "maven-snapshots", version_policy="snapshot")
+        assert (await client.put(f"{BASE}/{JAR_PATH}", content=b"one")).status_code == 201
+        # The same bytes again are fine; other bytes are refused (redeploy disabled).
+        assert (await client.put(f"{BASE}/{JAR_PATH}", content=b"one")).status_code == 201
+        again = await client.put(f"{BASE}/{JAR_PATH}", content=b"two")
+        assert again.status_code == 403 and "does not allow updating" in again.text
+        assert (await client.get(f"{BASE}/{JAR_PATH}")).content == b"one"
+
+        snap = "com/example/lib/1.1-SNAPSHOT/lib-1.1-20261127.120000-1.jar"
+        refused = await client.put(f"{BASE}/{snap}", content=b"s")
+        assert refused.status_code == 400 and "SNAPSHOT" in refused.text
+        ok = await client.put(f"/repository/maven-snapshots/{snap}", content=b"s")
+        assert ok.status_code == 201
+        meta = await client.get(
+            "/repository/maven-snapshots/com/example/lib/1.1-SNAPSHOT/maven-metadata.xml"
+        )
+        assert "<value>1.1-20261127.120000-1</value>" in meta.text
+        release = await client.put(f"/repository/maven-snapshots/{JAR_PATH}", content=b"r")
+        assert release.status_code == 400
+
+        for bad in ("com/../../etc/passwd", "com/example/lib/1.0/other-1.0.jar", "a//b/c.jar"):
+            r = await client.put(f"{BASE}/{bad}", content=b"x")
+            assert r.status_code in (400, 404), (bad, r.status_code)
+        assert (await client.get(f"{BASE}/com/example/lib/1.0/other-1.0.jar")).status_code == 404
+
+
+async def test_chunked_put_and_permissions(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, registry):
+        await make_repo(client, visibility="private")
+
+        async def body() -> Any:
+            for part in (b"chunk-1 ", b"chunk-2"):
+                yield part
+
+        r = await client.put(f"{BASE}/{JAR_PATH}", content=body())
+        assert r.status_code == 201
+        assert (await client.get(f"{BASE}/{JAR_PATH}")).content == b"chunk-1 chunk-2"
+        anonymous = {"Authorization": ""}
+        r = await client.get(f"{BASE}/{JAR_PATH}", headers=anonymous)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == 'Basic realm="cargohold"'
+        await registry.accounts.create_user(None, "stranger", "stranger-password")
+        r = await client.get(f"{BASE}/{JAR_PATH}", headers=basic("stranger", "stranger-password"))
+        assert r.status_code == 404
+        wrong = basic("root", "wrong")
+        assert (await client.get(f"{BASE}/{JAR_PATH}", headers=wrong)).status_code == 401

@@ -1,0 +1,188 @@
+"""Hosted npm repositories over HTTP: the documents npm publish sends, packuments
+(full and abbreviated), tarballs, dist-tags, deprecation, unpublish and login."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.http.helpers import admin_client, basic, bearer
+
+pytestmark = pytest.mark.anyio
+
+BASE = "/repository/npm-hosted"
+CORGI = "application/vnd.npm.install-v1+json"
+
+
+def tarball(name: str, version: str) -> bytes:
+    manifest = json.dumps({"name": name, "version": version}).encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo("package/package.json")
+        info.size = len(manifest)
+        archive.addfile(info, io.BytesIO(manifest))
+    return gzip.compress(buffer.getvalue(), mtime=0)
+
+
+def publish_doc(name: str, version: str, tag: str = "latest", **fields: Any) -> dict[str, Any]:
+    """What `npm publish` PUTs (libnpmpublish's shape)."""
+    data = tarball(name, version)
+    bare = name.split("/")[-1]
+    filename = f"{bare}-{version}.tgz"
+    integrity = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+    manifest = {
+        "name": name,
+        "version": version,
+        "description": fields.pop("description", "a test package"),
+        "_id": f"{name}@{version}",
+        "dist": {
+            "integrity": integrity,
+            "shasum": hashlib.sha1(data).hexdigest(),
+            "tarball": f"http://elsewhere/{name}/-/{filename}",
+        },
+        **fields,
+    }
+    return {
+        "_id": name,
+        "name": name,
+        "description": manifest["description"],
+        "dist-tags": {tag: version},
+        "versions": {version: manifest},
+        "access": None,
+        "_attachments": {
+            filename: {
+                "content_type": "application/octet-stream",
+                "data": base64.b64encode(data).decode(),
+                "length": len(data),
+            }
+        },
+    }
+
+
+def url_name(name: str) -> str:
+    return name.replace("/", "%2f")
+
+
+async def make_repo(client: httpx.AsyncClient, **extra: Any) -> None:
+    r = await client.post(
+        "/api/v1/package-repositories", json={"name": "npm-hosted", "format": "npm", **extra}
+    )
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("name", ["left-pad", "@team/left-pad"])
+async def test_publish_packument_tarball_and_republish(tmp_path: Path, name: str) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        r = await client.put(f"{BASE}/{url_name(name)}", json=publish_doc(name, "1.0.0"))
+        assert r.status_code == 201, r.text
+        r = await client.put(f"{BASE}/{url_name(name)}", json=publish_doc(name, "1.1.0"))
+        assert r.status_code == 201, r.text
+
+        full = (await client.get(f"{BASE}/{url_name(name)}")).json()
+        assert full["name"] == name and full["dist-tags"] == {"latest": "1.1.0"}
+        assert set(full["versions"]) == {"1.0.0", "1.1.0"} and full["_rev"]
+        dist = full["versions"]["1.0.0"]["dist"]
+        assert dist["tarball"].startswith(f"http://registry{BASE}/{name}/-/")
+        corgi = await client.get(f"{BASE}/{url_name(name)}", headers={"Accept": CORGI})
+        assert corgi.headers["content-type"].startswith(CORGI)
+        assert "description" not in corgi.json()["versions"]["1.0.0"]
+
+        got = await client.get(dist["tarball"])
+        assert got.status_code == 200 and got.content == tarball(name, "1.0.0")
+        assert (
+            "sha512-" + base64.b64encode(hashlib.sha512(got.content).digest()).decode()
+            == (dist["integrity"])
+        )
+
+        again = await client.put(f"{BASE}/{url_name(name)}", json=publish_doc(name, "1.0.0"))
+        assert again.status_code == 403 and "previously published" in again.json()["error"]
+
+
+async def test_bad_publishes_store_nothing(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        doc = publish_doc("demo", "1.0.0")
+        doc["versions"]["1.0.0"]["dist"]["shasum"] = "0" * 40
+        r = await client.put(f"{BASE}/demo", json=doc)
+        assert r.status_code == 400 and "error" in r.json()
+        r = await client.put(f"{BASE}/Demo", json=publish_doc("Demo", "1.0.0"))
+        assert r.status_code == 400
+        r = await client.put(f"{BASE}/demo", content=b"{not json")
+        assert r.status_code == 400
+        assert (await client.get(f"{BASE}/demo")).status_code == 404
+
+
+async def test_dist_tags_deprecate_unpublish(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        for version in ("1.0.0", "2.0.0"):
+            (await client.put(f"{BASE}/demo", json=publish_doc("demo", version))).raise_for_status()
+        r = await client.put(f"{BASE}/-/package/demo/dist-tags/beta", json="1.0.0")
+        assert r.status_code == 201
+        tags = (await client.get(f"{BASE}/-/package/demo/dist-tags")).json()
+        assert tags == {"latest": "2.0.0", "beta": "1.0.0"}
+        assert (await client.delete(f"{BASE}/-/package/demo/dist-tags/beta")).is_success
+
+        # npm deprecate: the packument comes back with a message on a version.
+        doc = (await client.get(f"{BASE}/demo")).json()
+        doc["versions"]["1.0.0"]["deprecated"] = "use 2"
+        r = await client.put(f"{BASE}/demo", json=doc)
+        assert r.status_code == 201, r.text
+        full = (await client.get(f"{BASE}/demo")).json()
+        assert full["versions"]["1.0.0"]["deprecated"] == "use 2"
+
+        # npm unpublish demo@2.0.0: the packument without it, then the tarball.
+        doc = (await client.get(f"{BASE}/demo?write=true")).json()
+        del doc["versions"]["2.0.0"]
+        doc["dist-tags"] = {"latest": "1.0.0"}
+        r = await client.put(f"{BASE}/demo/-rev/{doc['_rev']}", json=doc)
+        assert r.status_code == 201, r.text
+        r = await client.delete(f"{BASE}/demo/-/demo-2.0.0.tgz/-rev/{doc['_rev']}")
+        assert r.is_success
+        full = (await client.get(f"{BASE}/demo")).json()
+        assert set(full["versions"]) == {"1.0.0"} and full["dist-tags"] == {"latest": "1.0.0"}
+        assert (await client.get(f"{BASE}/demo/-/demo-2.0.0.tgz")).status_code == 404
+
+        r = await client.delete(f"{BASE}/demo/-rev/{full['_rev']}")
+        assert r.is_success
+        assert (await client.get(f"{BASE}/demo")).status_code == 404
+
+
+async def test_login_token_whoami_and_private_reads(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, registry):
+        await make_repo(client, visibility="private")
+        await registry.accounts.create_user(None, "dev", "dev-password-1")
+        r = await client.put(
+            f"{BASE}/-/user/org.couchdb.user:dev",
+            json={"name": "dev", "password": "dev-password-1"},
+            headers={"Authorization": ""},
+        )
+        assert r.status_code == 201
+        token = r.json()["token"]
+        r = await client.get(f"{BASE}/-/whoami", headers=bearer(token))
+        assert r.status_code == 404  # dev is not a member: the repository is not there
+        await client.put(f"{BASE}/demo", json=publish_doc("demo", "1.0.0"))
+        r = await client.get(f"{BASE}/demo", headers={"Authorization": ""})
+        assert r.status_code == 401
+        r = await client.get(f"{BASE}/demo", headers=bearer("chp_0123456789abcdef_nope"))
+        assert r.status_code == 401
+        r = await client.put(
+            f"{BASE}/-/user/org.couchdb.user:dev",
+            json={"name": "dev", "password": "wrong"},
+            headers={"Authorization": ""},
+        )
+        assert r.status_code == 401
+        assert (await client.get(f"{BASE}/-/whoami")).json() == {"username": "root"}
+        assert (
+            await client.get(f"{BASE}/demo", headers=basic("dev", "dev-password-1"))
+        ).status_code == 404

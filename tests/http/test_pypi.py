@@ -1,0 +1,176 @@
+"""Hosted PyPI repositories over HTTP: twine's upload form, the simple index in
+both PEP 503 HTML and PEP 691 JSON, PEP 658 metadata, yanks, and refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.http.helpers import admin_client, basic
+
+pytestmark = pytest.mark.anyio
+
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+def wheel(name: str, version: str, requires_python: str | None = None) -> tuple[str, bytes]:
+    dist = f"{name.replace('-', '_')}-{version}"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    if requires_python:
+        metadata += f"Requires-Python: {requires_python}\n"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"{name.replace('-', '_')}/__init__.py", "VALUE = 1\n")
+        archive.writestr(f"{dist}.dist-info/METADATA", metadata)
+        archive.writestr(f"{dist}.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\n")
+        archive.writestr(f"{dist}.dist-info/RECORD", "")
+    return f"{dist}-py3-none-any.whl", buffer.getvalue()
+
+
+def form(
+    name: str, version: str, filename: str, data: bytes, **extra: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    fields = {
+        ":action": "file_upload",
+        "protocol_version": "1",
+        "name": name,
+        "version": version,
+        "filetype": "bdist_wheel" if filename.endswith(".whl") else "sdist",
+        "pyversion": "py3" if filename.endswith(".whl") else "source",
+        "metadata_version": "2.1",
+        "sha256_digest": hashlib.sha256(data).hexdigest(),
+        "md5_digest": hashlib.md5(data).hexdigest(),
+        **extra,
+    }
+    return fields, {"content": (filename, data, "application/octet-stream")}
+
+
+async def make_repo(client: httpx.AsyncClient, name: str = "pypi-hosted", **extra: Any) -> None:
+    r = await client.post(
+        "/api/v1/package-repositories", json={"name": name, "format": "pypi", **extra}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["url"].endswith(f"/repository/{name}/")
+
+
+async def upload(client: httpx.AsyncClient, repo: str, name: str, version: str, **extra: str):  # type: ignore[no-untyped-def]
+    filename, data = wheel(name, version, extra.get("requires_python"))
+    fields, files = form(name, version, filename, data, **extra)
+    return await client.post(f"/repository/{repo}/", data=fields, files=files), filename, data
+
+
+async def test_upload_then_index_html_json_metadata_and_file(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        r, filename, data = await upload(
+            client, "pypi-hosted", "Demo.Pkg", "1.0", requires_python=">=3.8"
+        )
+        assert r.status_code == 200, r.text
+        (await upload(client, "pypi-hosted", "Demo.Pkg", "1.1"))[0].raise_for_status()
+
+        root = await client.get("/repository/pypi-hosted/simple/")
+        assert root.status_code == 200 and 'href="demo-pkg/"' in root.text
+
+        # Non-normalised names redirect to the normalised page (PEP 503).
+        moved = await client.get("/repository/pypi-hosted/simple/Demo.Pkg/")
+        assert moved.status_code == 301
+        assert moved.headers["location"].endswith("/repository/pypi-hosted/simple/demo-pkg/")
+
+        page = await client.get("/repository/pypi-hosted/simple/demo-pkg/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        sha = hashlib.sha256(data).hexdigest()
+        href = f"../../packages/demo-pkg/1.0/{filename}#sha256={sha}"
+        assert href in page.text
+        assert 'data-requires-python="&gt;=3.8"' in page.text
+        assert "data-core-metadata=" in page.text
+
+        doc = await client.get("/repository/pypi-hosted/simple/demo-pkg/", headers={"Accept": JSON})
+        assert doc.headers["content-type"].startswith(JSON)
+        body = doc.json()
+        assert body["versions"] == ["1.0", "1.1"]
+        first = next(f for f in body["files"] if f["filename"] == filename)
+        assert first["hashes"] == {"sha256": sha} and first["size"] == len(data)
+
+        url = httpx.URL(str(page.url)).join(href.split("#")[0])
+        got = await client.get(url)
+        assert got.status_code == 200 and got.content == data
+        meta = await client.get(str(url) + ".metadata")
+        assert meta.status_code == 200 and b"Name: Demo.Pkg" in meta.content
+        expected = hashlib.sha256(meta.content).hexdigest()
+        assert first["core-metadata"] == {"sha256": expected}
+
+
+async def test_refusals_leave_nothing_behind(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        filename, data = wheel("demo", "1.0")
+        fields, files = form("demo", "1.0", filename, data, sha256_digest="0" * 64)
+        r = await client.post("/repository/pypi-hosted/", data=fields, files=files)
+        assert r.status_code == 400 and "sha256_digest" in r.text
+        fields, files = form("other", "1.0", filename, data)
+        r = await client.post("/repository/pypi-hosted/", data=fields, files=files)
+        assert r.status_code == 400
+        r = await client.post("/repository/pypi-hosted/", content=b"not a form")
+        assert r.status_code == 400
+        assert (await client.get("/repository/pypi-hosted/simple/demo/")).status_code == 404
+
+        assert (await upload(client, "pypi-hosted", "demo", "1.0"))[0].status_code == 200
+        # The same file again is accepted (as PyPI does); other bytes are not.
+        assert (await upload(client, "pypi-hosted", "demo", "1.0"))[0].status_code == 200
+        filename, data = wheel("demo", "1.0", ">=3.9")
+        fields, files = form("demo", "1.0", filename, data)
+        again = await client.post("/repository/pypi-hosted/", data=fields, files=files)
+        assert again.status_code == 409 and "File already exists" in again.text
+        assert (
+            await client.get(f"/repository/pypi-hosted/packages/demo/1.0/{filename}")
+        ).content != data
+
+
+async def test_yank_shows_in_both_index_forms(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        (await upload(client, "pypi-hosted", "demo", "1.0"))[0].raise_for_status()
+        r = await client.post(
+            "/api/v1/package-repositories/pypi-hosted/pypi/demo/1.0/yank",
+            json={"reason": "broken build"},
+        )
+        assert r.status_code == 200 and r.json() == {"files": 1}
+        page = await client.get("/repository/pypi-hosted/simple/demo/")
+        assert 'data-yanked="broken build"' in page.text
+        doc = await client.get("/repository/pypi-hosted/simple/demo/", headers={"Accept": JSON})
+        assert doc.json()["files"][0]["yanked"] == "broken build"
+        r = await client.delete("/api/v1/package-repositories/pypi-hosted/pypi/demo/1.0/yank")
+        assert r.status_code == 200
+        doc = await client.get("/repository/pypi-hosted/simple/demo/", headers={"Accept": JSON})
+        assert doc.json()["files"][0]["yanked"] is False
+
+
+async def test_private_repository_needs_credentials(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, registry):
+        await make_repo(client, "private-py", visibility="private")
+        await make_repo(client, "public-py", visibility="public")
+        for repo in ("private-py", "public-py"):
+            (await upload(client, repo, "demo", "1.0"))[0].raise_for_status()
+        anonymous = {"Authorization": ""}
+        r = await client.get("/repository/private-py/simple/demo/", headers=anonymous)
+        assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
+        r = await client.get("/repository/public-py/simple/demo/", headers=anonymous)
+        assert r.status_code == 200
+        # Anonymous uploads are asked to log in; a stranger does not learn the
+        # private repository exists; a reader of a public one may not upload.
+        filename, data = wheel("demo", "2.0")
+        fields, files = form("demo", "2.0", filename, data)
+        r = await client.post("/repository/public-py/", data=fields, files=files, headers=anonymous)
+        assert r.status_code == 401
+        await registry.accounts.create_user(None, "stranger", "stranger-password")
+        stranger = basic("stranger", "stranger-password")
+        r = await client.get("/repository/private-py/simple/demo/", headers=stranger)
+        assert r.status_code == 404
+        r = await client.post("/repository/public-py/", data=fields, files=files, headers=stranger)
+        assert r.status_code == 403
