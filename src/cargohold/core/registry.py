@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -53,6 +54,8 @@ class Registry:
     trash: RecycleBin
     gc: GarbageCollector
     package_store: PackageStore
+    # Jobs of higher layers (package cleanup) run with each scheduled lifecycle round.
+    scheduled_jobs: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
     _signing_key: tuple[str, str] | None = field(default=None)
     _scheduler: asyncio.Task[None] | None = field(default=None)
     _signer: TokenSigner | None = field(default=None)
@@ -124,6 +127,8 @@ class Registry:
                 if lifecycle_due:
                     last_lifecycle = clock
                     await self.policies.run_all()
+                    for job in self.scheduled_jobs:
+                        await job()
                 if gc.interval_seconds and clock - last_gc >= gc.interval_seconds * 0.99:
                     last_gc = clock
                     await self.gc.run()  # purges the recycle bin first

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cargohold.core.registry import Registry
+from cargohold.packages.cleanup import PackageCleanup
 from cargohold.packages.files import FileStore
 from cargohold.packages.maven import MavenRepository
 from cargohold.packages.npm import NpmRepository
@@ -19,6 +20,7 @@ class Packages:
     maven: MavenRepository
     pypi: PypiRepository
     npm: NpmRepository
+    cleanup: PackageCleanup
 
     @classmethod
     def build(cls, registry: Registry) -> Packages:
@@ -27,10 +29,13 @@ class Packages:
         files = FileStore(registry.driver, settings.limits.upload_chunk_bytes)
         repositories = PackageRepositories(store, registry.account_store, registry.access)
         limit = settings.packages.max_file_bytes
+        cleanup = PackageCleanup(store, repositories)
+        registry.scheduled_jobs.append(cleanup.run_all)
         return cls(
             repositories=repositories,
             files=files,
             maven=MavenRepository(store, files, repositories, registry.repositories, limit),
             pypi=PypiRepository(store, files, repositories, registry.repositories, limit),
             npm=NpmRepository(store, files, repositories, registry.repositories),
+            cleanup=cleanup,
         )

@@ -277,3 +277,30 @@ class Yank(_Body):
 
 class YankResult(_Body):
     files: int
+
+
+class CleanupPolicy(_Body):
+    keep_last_versions: int | None = Field(
+        None, ge=1, le=100000, description="keep the newest N release versions of each package"
+    )
+    max_age_days: int | None = Field(
+        None, ge=1, le=100000, description="remove versions published more than N days ago"
+    )
+    snapshot_max_age_days: int | None = Field(
+        None, ge=1, le=100000, description="Maven: remove snapshot builds older than N days"
+    )
+
+
+class CleanupRemoval(_Body):
+    package: str
+    version: str
+    paths: list[str]
+    bytes: int
+    reason: str
+
+
+class CleanupReport(_Body):
+    repository: str
+    removals: list[CleanupRemoval]
+    files: int
+    bytes: int

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold.errors import ResourceUnknown
+from cargohold.formats.cleanup import Removal
 from cargohold.http.api import models as m
 from cargohold.http.api.handlers import body, caller, reply
 from cargohold.http.packages.common import absolute_base, packages
@@ -83,3 +87,55 @@ async def unyank_release(request: Request) -> Response:
     p = request.path_params
     count = await packages(request).pypi.yank(who, p["repo"], p["project"], p["version"], None)
     return reply(m.YankResult(files=count))
+
+
+async def put_cleanup_policy(request: Request) -> Response:
+    who = await caller(request)
+    req = await body(request, m.CleanupPolicy)
+    text = json.dumps(req.model_dump(exclude_none=True))
+    stored = await packages(request).cleanup.set_policy(who, request.path_params["repo"], text)
+    return reply(m.CleanupPolicy.model_validate_json(stored or "{}"))
+
+
+async def get_cleanup_policy(request: Request) -> Response:
+    who = await caller(request)
+    text = await packages(request).cleanup.get_policy(who, request.path_params["repo"])
+    if text is None:
+        raise ResourceUnknown(f"repository {request.path_params['repo']} has no cleanup policy")
+    return reply(m.CleanupPolicy.model_validate_json(text))
+
+
+async def delete_cleanup_policy(request: Request) -> Response:
+    who = await caller(request)
+    await packages(request).cleanup.set_policy(who, request.path_params["repo"], None)
+    return reply(None)
+
+
+def _report(repository: str, removals: list[Removal]) -> m.CleanupReport:
+    return m.CleanupReport(
+        repository=repository,
+        removals=[
+            m.CleanupRemoval(
+                package=r.package,
+                version=r.version,
+                paths=list(r.paths),
+                bytes=r.bytes,
+                reason=r.reason,
+            )
+            for r in removals
+        ],
+        files=sum(len(r.paths) for r in removals),
+        bytes=sum(r.bytes for r in removals),
+    )
+
+
+async def preview_cleanup(request: Request) -> Response:
+    who = await caller(request)
+    name = request.path_params["repo"]
+    return reply(_report(name, await packages(request).cleanup.preview(who, name)))
+
+
+async def run_cleanup(request: Request) -> Response:
+    who = await caller(request)
+    name = request.path_params["repo"]
+    return reply(_report(name, await packages(request).cleanup.run(who, name)))

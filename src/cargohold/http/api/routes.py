@@ -329,6 +329,42 @@ API: list[ApiRoute] = [
         "Take back a yank",
         response=m.YankResult,
     ),
+    R(
+        "PUT",
+        "/package-repositories/{repo}/cleanup-policy",
+        pk.put_cleanup_policy,
+        "Set a package repository's cleanup policy",
+        m.CleanupPolicy,
+        m.CleanupPolicy,
+    ),
+    R(
+        "GET",
+        "/package-repositories/{repo}/cleanup-policy",
+        pk.get_cleanup_policy,
+        "Show a package repository's cleanup policy",
+        response=m.CleanupPolicy,
+    ),
+    R(
+        "DELETE",
+        "/package-repositories/{repo}/cleanup-policy",
+        pk.delete_cleanup_policy,
+        "Remove a package repository's cleanup policy",
+        status=204,
+    ),
+    R(
+        "POST",
+        "/package-repositories/{repo}/cleanup-policy/preview",
+        pk.preview_cleanup,
+        "What the cleanup policy would remove now",
+        response=m.CleanupReport,
+    ),
+    R(
+        "POST",
+        "/package-repositories/{repo}/cleanup-policy/run",
+        pk.run_cleanup,
+        "Run the cleanup policy now (it also runs with each scheduled lifecycle round)",
+        response=m.CleanupReport,
+    ),
 ]
 _COMPILED = [(route, route.pattern) for route in API]
 
