@@ -155,3 +155,37 @@ async def test_package_files_count_for_quota_and_keep_blobs(stores: Stores) -> N
     assert await s.delete_package_repository("b")
     assert not await stores.gov.blob_in_use(JAR)
     assert (await stores.base.namespace_usage("team"))[0] == 0
+
+
+async def test_prefixes_are_case_sensitive(stores: Stores) -> None:
+    s = stores.packages
+    await s.create_package_repository(repo("r"))
+    await s.put_asset(asset("r", "org/example/lib/1.0/lib-1.0.jar", JAR, 1), overwrite=False)
+    await s.put_asset(asset("r", "org/Example/Lib/1.0/Lib-1.0.jar", POM, 1), overwrite=False)
+    assert [a.path for a in await s.list_assets("r", prefix="org/Example/")] == [
+        "org/Example/Lib/1.0/Lib-1.0.jar"
+    ]
+    assert await s.list_assets("r", prefix="ORG/") == []
+
+
+async def test_extra_blob_lives_with_its_file(stores: Stores) -> None:
+    s = stores.packages
+    await s.create_package_repository(repo("py", "pypi"))
+    wheel = replace(
+        asset("py", "packages/demo/1.0/demo-1.0-py3-none-any.whl", JAR, 5), extra_digest=TGZ
+    )
+    await s.put_asset(wheel, overwrite=False)
+    stored = await s.get_asset("py", wheel.path)
+    assert stored is not None and stored.extra_digest == TGZ
+    assert await stores.gov.blob_in_use(TGZ)
+    await s.delete_assets("py", [wheel.path])
+    assert not await stores.gov.blob_in_use(TGZ)
+
+
+async def test_namespace_owned_repositories(stores: Stores) -> None:
+    s = stores.packages
+    await s.create_package_repository(repo("b", namespace="acme"))
+    await s.create_package_repository(repo("a", namespace="acme"))
+    await s.create_package_repository(repo("c", namespace="other"))
+    assert await s.package_repositories_of("acme") == ["a", "b"]
+    assert await s.package_repositories_of("nobody") == []

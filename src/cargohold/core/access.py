@@ -149,6 +149,8 @@ class Access:
     async def _login(self, username: str, password: str) -> Principal | None:
         now = _now()
         parsed = sec.parse_secret(password)
+        if username == "__token__":  # PyPI's convention (twine, uv publish --token)
+            return await self._from_bare_secret(parsed, now)
         if "+" in username:  # robots are "namespace+name"
             if parsed is not None and parsed.kind == "login":
                 return await self._from_credential(parsed, username, now)
@@ -216,17 +218,25 @@ class Access:
         parsed = sec.parse_secret(secret)
         key = f"secret:{parsed.id if parsed else 'malformed'}"
         await self._check_rate(key, address)
-        if parsed is not None and parsed.kind in ("pat", "login", "robot"):
-            cred = await self.accounts.get_credential(parsed.id)
-            if cred is not None and parsed.kind == "robot":
-                robot = await self.accounts.get_robot(cred.owner)
-                if robot is None or robot.credential_id != parsed.id:
-                    cred = None
-            if cred is not None:
-                found = await self._from_credential(parsed, cred.owner, _now())
-                if found is not None:
-                    return found
-        raise await self._fail(key, address)
+        found = await self._from_bare_secret(parsed, _now())
+        if found is None:
+            raise await self._fail(key, address)
+        return found
+
+    async def _from_bare_secret(
+        self, parsed: sec.ParsedSecret | None, now: datetime
+    ) -> Principal | None:
+        """A token, login password or robot secret sent without its owner's name."""
+        if parsed is None or parsed.kind not in ("pat", "login", "robot"):
+            return None
+        cred = await self.accounts.get_credential(parsed.id)
+        if cred is None:
+            return None
+        if parsed.kind == "robot":
+            robot = await self.accounts.get_robot(cred.owner)
+            if robot is None or robot.credential_id != parsed.id:
+                return None
+        return await self._from_credential(parsed, cred.owner, now)
 
     async def refresh(self, token: str, address: str) -> Principal:
         """The principal behind a refresh token (docker's identity token)."""

@@ -31,6 +31,7 @@ from cargohold.metadata.accounts import (
     UserRecord,
 )
 from cargohold.metadata.governance import GovernanceStore
+from cargohold.metadata.packages import PackageStore
 from cargohold.types import check_name
 
 ACCOUNT_NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -87,11 +88,13 @@ class Accounts:
         access: Access,
         settings: AuthSettings,
         governance: GovernanceStore | None = None,
+        packages: PackageStore | None = None,
     ) -> None:
         self.store = store
         self.access = access
         self.settings = settings
         self.governance = governance
+        self.packages = packages
 
     async def _require_empty(self, namespace: str) -> None:
         """A namespace is deleted only when nothing is left in it: whoever takes the
@@ -102,6 +105,13 @@ class Accounts:
             after and after[0].startswith(namespace + "/")
         ):
             raise Conflict(f"{namespace!r} still has repositories: delete them first")
+        if self.packages is not None:
+            owned = await self.packages.package_repositories_of(namespace)
+            if owned:
+                raise Conflict(
+                    f"{namespace!r} still owns package repositories ({', '.join(owned[:5])}): "
+                    "delete them first"
+                )
         if self.governance is not None:
             for entry in await self.governance.list_trash():
                 if entry.repository == namespace or entry.repository.startswith(namespace + "/"):

@@ -87,7 +87,7 @@ class Registry:
             listings=Listings(store),
             pulls=PullRecorder(store, limits.stats_flush_seconds),
             access=access,
-            accounts=Accounts(account_store, access, settings.auth, governance),
+            accounts=Accounts(account_store, access, settings.auth, governance, package_store),
             repositories=repositories,
             governance=governance,
             policies=LifecyclePolicies(account_store, governance, access, repositories),

@@ -14,6 +14,7 @@ import binascii
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from starlette.requests import Request
 
@@ -22,6 +23,7 @@ from cargohold.core.access import ANONYMOUS, Principal
 from cargohold.core.registry import Registry
 from cargohold.errors import Denied, InsufficientScope, Unauthorized
 from cargohold.http import route_names as r
+from cargohold.metadata.accounts import ScopeGrant
 from cargohold.types import check_name
 
 # The action each route needs on the repository in its path.
@@ -142,6 +144,22 @@ async def authenticate(request: Request) -> tuple[Principal, TokenClaims | None]
         exc.headers.update(challenge(request, None))
         raise
     return principal, None
+
+
+def narrowed(principal: Principal, claims: TokenClaims | None) -> Principal:
+    """The principal a bearer token acts as outside ``/v2/`` (the management API,
+    package repositories): exactly the repository grants it carries, unless it was
+    issued with ``registry:account:*``. A leaked pull token stays a pull token."""
+    if claims is None or any(
+        a.type == "registry" and a.name == "account" and "*" in a.actions for a in claims.access
+    ):
+        return principal
+    grants = tuple(
+        ScopeGrant(a.name, tuple(sorted(a.actions)))
+        for a in claims.access
+        if a.type == "repository"
+    )
+    return replace(principal, scopes=grants)
 
 
 def _granted(claims: TokenClaims, type_: str, name: str) -> frozenset[str]:

@@ -438,6 +438,9 @@ class SqlGovernanceStore(SqlStorePart):
                 select(pt.package_assets.c.path)
                 .where(pt.package_assets.c.digest == digest)
                 .limit(1),
+                select(pt.package_assets.c.path)
+                .where(pt.package_assets.c.extra_digest == digest)
+                .limit(1),
                 select(g.trash.c.id)
                 .where(
                     (g.trash.c.digest == digest) | g.trash.c.refs.contains(f'"{digest}"'),

@@ -50,6 +50,9 @@ package_assets = Table(
     Column("package", _name(255), nullable=False),
     Column("version", _name(255)),
     Column("digest", DIGEST, nullable=False),
+    # A second blob that belongs to this file (a wheel's METADATA, PEP 658): it
+    # lives and dies with the file, and garbage collection keeps it while it does.
+    Column("extra_digest", DIGEST),
     Column("size", BigInteger, nullable=False),
     Column("content_type", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -57,6 +60,7 @@ package_assets = Table(
     PrimaryKeyConstraint("repository", "path"),
     Index("ix_package_assets_package", "repository", "package", "version"),
     Index("ix_package_assets_digest", "digest"),
+    Index("ix_package_assets_extra_digest", "extra_digest"),
 )
 
 package_tags = Table(

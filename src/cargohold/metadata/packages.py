@@ -38,6 +38,7 @@ class AssetRecord:
     content_type: str
     created_at: datetime
     attributes: dict[str, Any] = field(default_factory=dict)
+    extra_digest: str | None = None  # a blob that goes with this file (PEP 658 metadata)
 
 
 class PackageStore(Protocol):
@@ -50,6 +51,10 @@ class PackageStore(Protocol):
     async def list_package_repositories(self) -> list[PackageRepositoryRecord]: ...
 
     async def update_package_repository(self, record: PackageRepositoryRecord) -> bool: ...
+
+    async def package_repositories_of(self, namespace: str) -> list[str]:
+        """Names of the package repositories ``namespace`` owns."""
+        ...
 
     async def delete_package_repository(self, name: str) -> bool:
         """Forget the repository, its assets and tags (GC collects the bytes)."""

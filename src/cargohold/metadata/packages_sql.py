@@ -37,11 +37,12 @@ def _asset(row: Any) -> AssetRecord:
         content_type=row.content_type,
         created_at=_dt(row.created_at),  # type: ignore[arg-type]
         attributes=json.loads(row.attributes),
+        extra_digest=row.extra_digest,
     )
 
 
-def _like_prefix(prefix: str) -> str:
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+# Above every character a path may hold: "p" <= path < "p" + this is "starts with p".
+_MAX_CHAR = "\U0010ffff"
 
 
 class SqlPackageStore(SqlStorePart):
@@ -86,6 +87,17 @@ class SqlPackageStore(SqlStorePart):
             return [_repository(row) for row in rows]
 
         found: list[PackageRepositoryRecord] = await self._read(q)
+        return found
+
+    async def package_repositories_of(self, namespace: str) -> list[str]:
+        def q(conn: Connection) -> list[str]:
+            r = p.package_repositories
+            rows = conn.execute(
+                select(r.c.name).where(r.c.namespace == namespace).order_by(r.c.name)
+            )
+            return list(rows.scalars())
+
+        found: list[str] = await self._read(q)
         return found
 
     async def update_package_repository(self, record: PackageRepositoryRecord) -> bool:
@@ -134,6 +146,7 @@ class SqlPackageStore(SqlStorePart):
             "package": asset.package,
             "version": asset.version,
             "digest": asset.digest,
+            "extra_digest": asset.extra_digest,
             "size": asset.size,
             "content_type": asset.content_type,
             "created_at": asset.created_at,
@@ -200,7 +213,8 @@ class SqlPackageStore(SqlStorePart):
             a = p.package_assets
             stmt = select(a).where(a.c.repository == repository)
             if prefix:
-                stmt = stmt.where(a.c.path.like(_like_prefix(prefix), escape="\\"))
+                # A range, not LIKE: LIKE ignores case on SQLite, and paths do not.
+                stmt = stmt.where(a.c.path >= prefix, a.c.path < prefix + _MAX_CHAR)
             if package is not None:
                 stmt = stmt.where(a.c.package == package)
             if version is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -16,12 +15,11 @@ from cargohold.core.accounts import IssuedSecret, parse_scope_grants
 from cargohold.core.registry import Registry
 from cargohold.errors import RequestInvalid, Unauthorized
 from cargohold.http.api import models as m
-from cargohold.http.auth import authenticate
+from cargohold.http.auth import authenticate, narrowed
 from cargohold.metadata.accounts import (
     CredentialRecord,
     NamespaceRecord,
     RobotRecord,
-    ScopeGrant,
     UserRecord,
 )
 
@@ -45,18 +43,7 @@ async def caller(request: Request) -> Principal:
         raise
     if principal is ANONYMOUS or principal.anonymous:
         raise Unauthorized(headers={"WWW-Authenticate": 'Basic realm="cargohold"'})
-    if claims is not None and not any(
-        a.type == "registry" and a.name == "account" and "*" in a.actions for a in claims.access
-    ):
-        # A bearer token asked for repository access only: it acts with exactly the
-        # grants it carries, so a leaked pull token cannot manage the account.
-        grants = tuple(
-            ScopeGrant(a.name, tuple(sorted(a.actions)))
-            for a in claims.access
-            if a.type == "repository"
-        )
-        principal = replace(principal, scopes=grants)
-    return principal
+    return narrowed(principal, claims)
 
 
 async def body(request: Request, model: type[B]) -> B:

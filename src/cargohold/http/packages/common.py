@@ -11,7 +11,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 
 from cargohold.core.access import ANONYMOUS, Principal
 from cargohold.errors import ResourceUnknown, Unauthorized
-from cargohold.http.auth import authenticate, basic_credentials, client_address
+from cargohold.http.auth import authenticate, basic_credentials, client_address, narrowed
 from cargohold.http.context import registry
 from cargohold.packages.served import Served
 from cargohold.packages.service import Packages
@@ -44,7 +44,7 @@ async def principal(request: Request) -> Principal:
         if scheme.lower() == "bearer" and value.strip().startswith("ch"):
             return await reg.access.login_secret(value.strip(), client_address(request))
         if scheme.lower() == "bearer":
-            return (await authenticate(request))[0]
+            return narrowed(*await authenticate(request))
         creds = basic_credentials(request)
         if creds is None:
             raise Unauthorized("unsupported authorization scheme")
@@ -70,10 +70,18 @@ def absolute_base(request: Request, repository: str) -> str:
     return f"{base}/repository/{repository}/"
 
 
+# Package files are whatever users uploaded: never let a browser run them on the
+# registry's origin (an .html or .svg "artifact" with a script in it).
+SAFE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+}
+
+
 def render(request: Request, repository: str, served: Served) -> Response:
     if served.redirect is not None:
         return RedirectResponse(base_path(request, repository) + served.redirect, served.status)
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = dict(SAFE_HEADERS)
     if served.modified is not None:
         headers["Last-Modified"] = format_datetime(served.modified, usegmt=True)
     if served.etag:
@@ -87,15 +95,17 @@ def render(request: Request, repository: str, served: Served) -> Response:
         )
     assert served.digest is not None
     files = packages(request).files
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(served.size)
-        return Response(status_code=200, headers=headers, media_type=served.content_type)
     local = files.local_path(served.digest)
+    stat = None
     if local is not None:
         try:
             stat = os.stat(local)
         except FileNotFoundError:
-            raise ResourceUnknown("the file is gone") from None
+            raise ResourceUnknown("the file's content is missing from storage") from None
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(served.size)
+        return Response(status_code=200, headers=headers, media_type=served.content_type)
+    if local is not None:
         return PackageFileResponse(
             local, stat_result=stat, headers=headers, media_type=served.content_type
         )
