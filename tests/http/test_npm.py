@@ -1,5 +1,5 @@
 """Hosted npm repositories over HTTP: the documents npm publish sends, packuments
-(full and abbreviated), tarballs, dist-tags, deprecation, unpublish and login."""
+(full and abbreviated), tarballs, dist-tags, deprecation, unpublish, login and logout."""
 
 from __future__ import annotations
 
@@ -186,3 +186,76 @@ async def test_login_token_whoami_and_private_reads(tmp_path: Path) -> None:
         assert (
             await client.get(f"{BASE}/demo", headers=basic("dev", "dev-password-1"))
         ).status_code == 404
+
+
+async def test_first_publish_with_another_tag_also_gets_latest(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        r = await client.put(f"{BASE}/demo", json=publish_doc("demo", "1.0.0-rc.1", tag="next"))
+        assert r.status_code == 201, r.text
+        tags = (await client.get(f"{BASE}/-/package/demo/dist-tags")).json()
+        assert tags == {"next": "1.0.0-rc.1", "latest": "1.0.0-rc.1"}
+        # Once there is a latest, publishing under another tag leaves it alone.
+        r = await client.put(f"{BASE}/demo", json=publish_doc("demo", "1.0.0"))
+        assert r.status_code == 201, r.text
+        r = await client.put(f"{BASE}/demo", json=publish_doc("demo", "2.0.0-rc.1", tag="next"))
+        assert r.status_code == 201, r.text
+        tags = (await client.get(f"{BASE}/-/package/demo/dist-tags")).json()
+        assert tags == {"next": "2.0.0-rc.1", "latest": "1.0.0"}
+
+
+async def test_logout_revokes_the_token_it_is_sent_with(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, registry):
+        await make_repo(client)
+        await registry.accounts.create_user(None, "dev", "dev-password-1")
+        tokens = []
+        for _ in range(2):
+            r = await client.put(
+                f"{BASE}/-/user/org.couchdb.user:dev",
+                json={"name": "dev", "password": "dev-password-1"},
+                headers={"Authorization": ""},
+            )
+            tokens.append(r.json()["token"])
+        first, second = tokens
+        r = await client.delete(f"{BASE}/-/user/token/{first}", headers={"Authorization": ""})
+        assert r.status_code == 401
+        # Another token than the one the request is made with is not touched.
+        r = await client.delete(f"{BASE}/-/user/token/{second}", headers=bearer(first))
+        assert r.status_code == 404
+        r = await client.delete(
+            f"{BASE}/-/user/token/{first.replace('_', '%5F')}", headers=bearer(first)
+        )
+        assert r.status_code == 200, r.text
+        r = await client.get(f"{BASE}/-/whoami", headers=bearer(first))
+        assert r.status_code == 401
+        r = await client.get(f"{BASE}/-/whoami", headers=bearer(second))
+        assert r.json() == {"username": "dev"}
+
+
+async def test_an_edit_without_versions_removes_nothing(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        for version in ("1.0.0", "1.1.0"):
+            (await client.put(f"{BASE}/demo", json=publish_doc("demo", version))).raise_for_status()
+        r = await client.put(f"{BASE}/demo", json={"name": "demo", "description": "x"})
+        assert r.is_success
+        assert set((await client.get(f"{BASE}/demo")).json()["versions"]) == {"1.0.0", "1.1.0"}
+        doc = (await client.get(f"{BASE}/demo?write=true")).json()
+        doc["versions"] = {}
+        r = await client.put(f"{BASE}/demo/-rev/{doc['_rev']}", json=doc)
+        assert r.status_code == 400 and "unpublish the package" in r.json()["error"]
+
+
+async def test_unpublished_versions_are_never_reused(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        (await client.put(f"{BASE}/demo", json=publish_doc("demo", "1.0.0"))).raise_for_status()
+        full = (await client.get(f"{BASE}/demo")).json()
+        assert full["versions"]["1.0.0"]["_npmUser"] == {"name": "root"}
+        assert (await client.delete(f"{BASE}/demo/-rev/{full['_rev']}")).is_success
+        assert (await client.get(f"{BASE}/demo")).status_code == 404
+        doc = publish_doc("demo", "1.0.0", description="other bytes")
+        r = await client.put(f"{BASE}/demo", json=doc)
+        assert r.status_code == 403 and "cannot be reused" in r.json()["error"]
+        (await client.put(f"{BASE}/demo", json=publish_doc("demo", "1.0.1"))).raise_for_status()
+        assert set((await client.get(f"{BASE}/demo")).json()["versions"]) == {"1.0.1"}

@@ -598,7 +598,16 @@ def parse_update(
         if stored_deprecations is not None and stored_deprecations.get(version, "") == message:
             continue
         deprecations[version] = message
-    removed = tuple(sorted((v for v in stored if v not in versions), key=_sort_key))
+    # A document without "versions" changes none (it is not "remove them all"), and
+    # removing every version is an unpublish of the package, which npm sends as a
+    # DELETE: refuse it here rather than empty the package by accident.
+    removed: tuple[str, ...] = ()
+    if "versions" in document:
+        removed = tuple(sorted((v for v in stored if v not in versions), key=_sort_key))
+        if removed and len(removed) == len(stored):
+            raise RequestInvalid(
+                "an update cannot remove every version; unpublish the package instead"
+            )
     tags = document.get("dist-tags")
     return Update(
         deprecations=deprecations,

@@ -174,7 +174,12 @@ class NpmRepository:
         repo = await self._writable(principal, name, "push")
         existing = {a.version: a for a in await self._tarballs(repo.name, package)}
         publish = fmt.parse_publish(document, package, [v for v in existing if v])
+        burned = await self._unpublished(repo, package) if repo.write_policy != "allow" else set()
         for new in publish.versions:
+            if new.version in burned:
+                raise Denied(
+                    f"{package}@{new.version} was unpublished; npm versions cannot be reused"
+                )
             if new.version in existing and repo.write_policy != "allow":
                 raise Denied(
                     f"You cannot publish over the previously published versions: {new.version}"
@@ -184,6 +189,8 @@ class NpmRepository:
             stored = await self.files.put_bytes(new.tarball)
             manifest = dict(new.manifest)
             manifest.pop("deprecated", None)
+            # Who published is what the server saw, not what the document claims.
+            manifest["_npmUser"] = {"name": principal.name or "anonymous"}
             asset = AssetRecord(
                 repository=repo.name,
                 path=tarball_path(package, new.version),
@@ -205,9 +212,14 @@ class NpmRepository:
                 raise Denied(
                     f"You cannot publish over the previously published versions: {new.version}"
                 )
-        tags = publish.dist_tags or {}
-        if not tags and not existing and publish.versions:
-            tags = {"latest": publish.versions[-1].version}
+        tags = dict(publish.dist_tags or {})
+        if "latest" not in tags and "latest" not in await self.store.package_tags(
+            repo.name, package
+        ):
+            # A package always has a latest tag, as on npmjs: the first publish gets it
+            # even when sent with `--tag beta`. Without it `npm view NAME` shows nothing
+            # and `npm install NAME` has no default version to pick.
+            tags["latest"] = publish.versions[-1].version
         for tag, version in tags.items():
             await self.store.set_package_tag(repo.name, package, tag, version)
 
@@ -222,8 +234,9 @@ class NpmRepository:
         update = fmt.parse_update(document, package, list(tarballs), current)
         if update.removed_versions:
             await self._check_delete(principal, repo)
-            paths = [tarballs[v].path for v in update.removed_versions if v in tarballs]
-            await self.store.delete_assets(repo.name, paths)
+            await self._remove(
+                repo, [tarballs[v] for v in update.removed_versions if v in tarballs]
+            )
         for version, message in update.deprecations.items():
             asset = tarballs.get(version)
             if asset is None or version in update.removed_versions:
@@ -254,11 +267,39 @@ class NpmRepository:
     async def unpublish(self, principal: Principal, name: str, package: str) -> None:
         """``DELETE /<package>/-rev/<rev>``: the whole package goes."""
         repo = await self._writable(principal, name, "delete")
-        paths = [a.path for a in await self.store.list_assets(repo.name, package=package)]
-        if not paths:
+        tarballs = await self._tarballs(repo.name, package)
+        if not tarballs:
             raise ResourceUnknown(f"package {package[:214]!r} not found in {repo.name}")
-        await self.store.delete_assets(repo.name, paths)
+        await self._remove(repo, tarballs)
         await self.store.delete_package_tags(repo.name, package)
+
+    async def _unpublished(self, repo: PackageRepositoryRecord, package: str) -> set[str]:
+        assets = await self.store.list_assets(repo.name, package=package)
+        return {
+            a.version for a in assets if a.version and a.attributes.get("kind") == "unpublished"
+        }
+
+    async def _remove(self, repo: PackageRepositoryRecord, assets: list[AssetRecord]) -> None:
+        """Unpublish tarballs. Unless redeploys are allowed, each leaves a marker
+        that keeps its version from being published again with other bytes (as
+        npmjs does: lockfiles pin the old integrity)."""
+        tarballs = [a for a in assets if a.attributes.get("kind") == "tarball"]
+        await self.store.delete_assets(repo.name, [a.path for a in tarballs])
+        if repo.write_policy == "allow":
+            return
+        for asset in tarballs:
+            marker = AssetRecord(
+                repository=repo.name,
+                path=asset.path,
+                package=asset.package,
+                version=asset.version,
+                digest="none:unpublished",
+                size=0,
+                content_type="application/octet-stream",
+                created_at=datetime.now(UTC),
+                attributes={"kind": "unpublished"},
+            )
+            await self.store.put_asset(marker, overwrite=True)
 
     async def delete_tarball(
         self, principal: Principal, name: str, package: str, filename: str
@@ -266,8 +307,9 @@ class NpmRepository:
         """``DELETE /<package>/-/<file>/-rev/<rev>``, which npm sends after removing
         the version from the packument: gone already is success."""
         repo = await self._writable(principal, name, "delete")
-        path = f"{package}/-/{filename}"
-        await self.store.delete_assets(repo.name, [path])
+        asset = await self.store.get_asset(repo.name, f"{package}/-/{filename}")
+        if asset is not None:
+            await self._remove(repo, [asset])
 
     async def set_dist_tag(
         self, principal: Principal, name: str, package: str, tag: str, body: bytes

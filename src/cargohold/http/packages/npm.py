@@ -13,6 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold.auth.secrets import parse_secret
 from cargohold.core.access import Principal
 from cargohold.errors import RequestInvalid, ResourceUnknown, Unauthorized, Unsupported
 from cargohold.formats import npm as fmt
@@ -97,6 +98,8 @@ async def _special(request: Request, caller: Principal, repository: str, path: s
         return _json({"username": caller.name})
     if path.startswith("user/org.couchdb.user:") and method == "PUT":
         return await _login(request, repository)
+    if path.startswith("user/token/") and method == "DELETE":
+        return await _logout(request, caller, path[len("user/token/") :])
     if path == "v1/search" and method == "GET":
         params = request.query_params
         size = _count(params.get("size"), 20, 250)
@@ -138,6 +141,18 @@ async def _login(request: Request, repository: str) -> Response:
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
     issued = await reg.accounts.create_token(who, f"npm login ({repository}, {stamp})", None, None)
     return _json({"ok": True, "id": f"org.couchdb.user:{name}", "token": issued.secret}, 201)
+
+
+async def _logout(request: Request, caller: Principal, token: str) -> Response:
+    """``npm logout``: ``DELETE /-/user/token/<token>`` with that same token as the
+    credentials revokes it. npm keeps the token in its ``.npmrc`` unless this succeeds."""
+    if caller.anonymous:
+        raise Unauthorized("log in first (npm login)")
+    parsed = parse_secret(token)
+    if parsed is None or caller.session != f"cred:{parsed.id}":
+        raise ResourceUnknown("only the token this request is made with can be logged out")
+    await registry(request).accounts.revoke_token(caller, parsed.id)
+    return _json({"ok": True})
 
 
 async def _small_body(request: Request) -> bytes:
