@@ -109,3 +109,71 @@ async def test_chunked_put_and_permissions(tmp_path: Path) -> None:
         assert r.status_code == 404
         wrong = basic("root", "wrong")
         assert (await client.get(f"{BASE}/{JAR_PATH}", headers=wrong)).status_code == 401
+
+
+async def test_plugin_group_metadata_is_served(tmp_path: Path) -> None:
+    """What Maven 3.9 deploys with a plugin: group-level metadata mapping a prefix
+    to the plugin, which `mvn PREFIX:goal` reads from the plugin groups."""
+    group = f"{BASE}/com/example/tools/maven-metadata.xml"
+    plugin = (
+        b"<metadata><plugins><plugin><name>Hello</name><prefix>hello</prefix>"
+        b"<artifactId>hello-maven-plugin</artifactId></plugin></plugins></metadata>"
+    )
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        assert (await client.get(group)).status_code == 404
+        assert (await client.put(group, content=plugin)).status_code == 201
+        assert (
+            await client.put(f"{group}.sha1", content=hashlib.sha1(plugin).hexdigest())
+        ).is_success
+        served = await client.get(group)
+        assert served.status_code == 200
+        assert b"<prefix>hello</prefix>" in served.content
+        assert b"<artifactId>hello-maven-plugin</artifactId>" in served.content
+        sha1 = await client.get(f"{group}.sha1")
+        assert sha1.text == hashlib.sha1(served.content).hexdigest()
+
+        # The same directory is also the artifact com.example:tools: one document.
+        await client.put(f"{BASE}/com/example/tools/1.0/tools-1.0.jar", content=b"jar")
+        both = (await client.get(group)).text
+        assert "<version>1.0</version>" in both and "<prefix>hello</prefix>" in both
+
+        bad = plugin.replace(b"hello-maven-plugin", b"hello maven plugin")
+        refused = await client.put(group, content=bad)
+        assert refused.status_code == 400 and "plugin artifactId" in refused.text
+
+
+async def test_review_regressions_groups_metadata_quota_and_types(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, registry):
+        await registry.accounts.create_user(None, "team", "team-password")
+        r = await client.post(
+            "/api/v1/package-repositories",
+            json={"name": "maven-releases", "format": "maven", "namespace": "team"},
+        )
+        assert r.status_code == 201
+        # com.example/lib would be the same artifact as com/example/lib.
+        dotted = await client.put(f"{BASE}/com.example/lib/9.0/lib-9.0.jar", content=b"x")
+        assert dotted.status_code == 400 and "com.example is com/example" in dotted.text
+        # Uploaded metadata is checked, not stored: it costs no quota.
+        await client.put("/api/v1/namespaces/team/quota", json={"quota_bytes": 10_000})
+        filler = b"<!--" + b"x" * 900_000 + b"-->"
+        meta = (
+            b"<metadata><groupId>com.example</groupId><artifactId>lib</artifactId>"
+            + filler
+            + b"</metadata>"
+        )
+        r = await client.put(f"{BASE}/com/example/lib/maven-metadata.xml", content=meta)
+        assert r.status_code == 201
+        usage = (await client.get("/api/v1/namespaces/team/usage")).json()["usage_bytes"]
+        assert usage == 0
+        # The same bytes again near the quota are fine; only growth counts.
+        assert (await client.put(f"{BASE}/{JAR_PATH}", content=b"j" * 9000)).status_code == 201
+        assert (await client.put(f"{BASE}/{JAR_PATH}", content=b"j" * 9000)).status_code == 201
+        # Whatever a file claims to be, only known Maven types are served as such.
+        page = f"{BASE}/com/example/lib/1.0/lib-1.0-javadoc.html"
+        assert (await client.put(page, content=b"<script>1</script>")).status_code == 201
+        got = await client.get(page)
+        assert got.headers["content-type"] == "application/octet-stream"
+        assert (await client.get(f"{BASE}/{JAR_PATH}")).headers["content-type"] == (
+            "application/java-archive"
+        )

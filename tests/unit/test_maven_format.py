@@ -25,6 +25,7 @@ from cargohold.formats.maven import (
     SnapshotFile,
     SnapshotVersion,
     artifact_metadata,
+    group_metadata,
     is_snapshot,
     listing_html,
     parse_metadata,
@@ -802,6 +803,47 @@ def test_parse_group_metadata() -> None:
         MavenPlugin("deploy", "maven-deploy-plugin", "Apache Maven Deploy Plugin"),
         MavenPlugin("install", "maven-install-plugin", None),
     )
+
+
+def test_group_metadata_round_trip() -> None:
+    assert group_metadata(parse_metadata(GROUP_METADATA).plugins) == GROUP_METADATA
+
+
+def test_group_metadata_keeps_the_first_entry_of_a_prefix() -> None:
+    data = group_metadata(
+        [MavenPlugin("hi", "hello-maven-plugin"), MavenPlugin("hi", "other-maven-plugin", "<x>")]
+    )
+    assert parse_metadata(data).plugins == (MavenPlugin("hi", "hello-maven-plugin", None),)
+    assert (
+        group_metadata([]) == b'<?xml version="1.0" encoding="UTF-8"?>\n<metadata>\n</metadata>\n'
+    )
+
+
+def test_artifact_metadata_with_plugins() -> None:
+    plugin = MavenPlugin("hi", "hello-maven-plugin", "Hello & <welcome>")
+    data = artifact_metadata("com.example", "tools", ["1.0"], WHEN, [plugin])
+    assert data.endswith(
+        b"  </versioning>\n"
+        b"  <plugins>\n"
+        b"    <plugin>\n"
+        b"      <name>Hello &amp; &lt;welcome&gt;</name>\n"
+        b"      <prefix>hi</prefix>\n"
+        b"      <artifactId>hello-maven-plugin</artifactId>\n"
+        b"    </plugin>\n"
+        b"  </plugins>\n"
+        b"</metadata>\n"
+    )
+    parsed = parse_metadata(data)
+    assert parsed.versions == ("1.0",) and parsed.plugins == (plugin,)
+
+
+@pytest.mark.parametrize(
+    "plugin",
+    [MavenPlugin("a b", "hello-maven-plugin"), MavenPlugin("hi", "<x>"), MavenPlugin(".", "p")],
+)
+def test_group_metadata_refuses_bad_names(plugin: MavenPlugin) -> None:
+    with pytest.raises(RequestInvalid, match="plugin"):
+        group_metadata([plugin])
 
 
 def test_parse_metadata_tolerates_encodings_and_comments() -> None:

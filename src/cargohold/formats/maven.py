@@ -158,7 +158,7 @@ def _parse_file(original: str, path: str, dirs: list[str], filename: str) -> Mav
             "an artifact lives at groupId/artifactId/version/file, for example "
             "com/example/lib/1.0/lib-1.0.jar",
         )
-    group_id, artifact_id, version = ".".join(dirs[:-2]), dirs[-2], dirs[-1]
+    group_id, artifact_id, version = _group(original, dirs[:-2]), dirs[-2], dirs[-1]
     snapshot = is_snapshot(version)
     prefix = f"{artifact_id}-{version}"
     rest: str | None = None
@@ -220,6 +220,19 @@ def _parse_file(original: str, path: str, dirs: list[str], filename: str) -> Mav
     )
 
 
+def _group(original: str, parts: list[str]) -> str:
+    """The groupId of its directories. A dot inside one would make ``com.example/lib``
+    and ``com/example/lib`` the same artifact, so it is refused."""
+    for part in parts:
+        if "." in part:
+            raise _fail(
+                original,
+                f"a groupId's parts are directories: {part!r} has a dot "
+                f"(com.example is com/example)",
+            )
+    return ".".join(parts)
+
+
 def _parse_metadata_path(original: str, path: str, dirs: list[str]) -> MavenPath:
     # Metadata sits beside an artifact's versions, in a SNAPSHOT version directory, or
     # in a plugin group (which reads as an artifact named after the last group part).
@@ -233,7 +246,7 @@ def _parse_metadata_path(original: str, path: str, dirs: list[str]) -> MavenPath
         return MavenPath(
             path=path,
             kind="metadata",
-            group_id=".".join(dirs[:-2]),
+            group_id=_group(original, dirs[:-2]),
             artifact_id=dirs[-2],
             version=dirs[-1],
             filename=METADATA_FILE,
@@ -242,7 +255,7 @@ def _parse_metadata_path(original: str, path: str, dirs: list[str]) -> MavenPath
     return MavenPath(
         path=path,
         kind="metadata",
-        group_id=".".join(dirs[:-1]),
+        group_id=_group(original, dirs[:-1]),
         artifact_id=dirs[-1],
         version=None,
         filename=METADATA_FILE,
@@ -493,11 +506,16 @@ def sort_versions(versions: Iterable[str]) -> list[str]:
 
 
 def artifact_metadata(
-    group_id: str, artifact_id: str, versions: Iterable[str], last_updated: datetime
+    group_id: str,
+    artifact_id: str,
+    versions: Iterable[str],
+    last_updated: datetime,
+    plugins: Iterable[MavenPlugin] = (),
 ) -> bytes:
     """The artifact-level maven-metadata.xml clients read to resolve ``LATEST``,
     ``RELEASE`` and version ranges; written by us so that it always matches the
-    versions actually stored, whatever each client uploaded."""
+    versions actually stored, whatever each client uploaded. ``plugins`` are the
+    prefixes of a plugin group whose directory is also an artifact's."""
     _check_name("groupId", group_id, dotted=True)
     _check_name("artifactId", artifact_id)
     ordered = sort_versions(versions)
@@ -521,8 +539,38 @@ def artifact_metadata(
         lines.append("    <versions/>")
     _xml(lines, 2, "lastUpdated", _timestamp(last_updated))
     lines.append("  </versioning>")
+    _plugins(lines, plugins)
     lines.append("</metadata>")
     return _document(lines)
+
+
+def group_metadata(plugins: Iterable[MavenPlugin]) -> bytes:
+    """The group-level maven-metadata.xml through which ``mvn PREFIX:goal`` finds a
+    plugin's artifactId in the ``pluginGroups`` (Maven 3.9's deploy uploads it with
+    every plugin). Entries keep their order; a repeated prefix keeps its first."""
+    lines = ["<metadata>"]
+    _plugins(lines, plugins)
+    lines.append("</metadata>")
+    return _document(lines)
+
+
+def _plugins(lines: list[str], plugins: Iterable[MavenPlugin]) -> None:
+    unique: dict[str, MavenPlugin] = {}
+    for plugin in plugins:
+        _check_name("plugin prefix", plugin.prefix)
+        _check_name("plugin artifactId", plugin.artifact_id)
+        unique.setdefault(plugin.prefix, plugin)
+    if not unique:
+        return
+    lines.append("  <plugins>")
+    for plugin in unique.values():
+        lines.append("    <plugin>")
+        if plugin.name is not None:
+            _xml(lines, 3, "name", plugin.name)
+        _xml(lines, 3, "prefix", plugin.prefix)
+        _xml(lines, 3, "artifactId", plugin.artifact_id)
+        lines.append("    </plugin>")
+    lines.append("  </plugins>")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,16 +6,17 @@ while the file arrived; uploaded checksum files are compared with them and
 never stored. ``maven-metadata.xml`` is generated from what the repository holds
 (versions at the artifact level, timestamped builds at the snapshot level), so
 it is right even for clients that never upload it (Jenkins' uploader); an
-uploaded one is checked for consistency and kept only so its checksum uploads
-can be verified.
+uploaded one is checked for consistency and kept so its checksum uploads can be
+verified. The one thing taken from it is a plugin group's ``<plugins>`` list
+(prefix to artifactId), which no stored file records.
 """
 
 from __future__ import annotations
 
 import contextlib
-import mimetypes
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from cargohold.core.access import Principal
 from cargohold.core.repositories import Repositories
@@ -33,14 +34,21 @@ _TYPES = {
     "xml": "application/xml",
     "jar": "application/java-archive",
     "war": "application/java-archive",
+    "ear": "application/java-archive",
+    "aar": "application/java-archive",
     "asc": "text/plain",
     "module": "application/json",
+    "json": "application/json",
+    "zip": "application/zip",
+    "gz": "application/gzip",
+    "tgz": "application/gzip",
 }
 
 
 def _content_type(filename: str) -> str:
-    ext = filename.rsplit(".", 1)[-1]
-    return _TYPES.get(ext) or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    """A known type for what Maven stores; anything else is served as bytes, so an
+    uploaded page or image is never shown as one."""
+    return _TYPES.get(filename.rsplit(".", 1)[-1], "application/octet-stream")
 
 
 def _checksum_text(body: bytes) -> str:
@@ -130,12 +138,20 @@ class MavenRepository:
             )
             if a.attributes.get("kind") == "artifact"
         ]
+        plugins: list[fmt.MavenPlugin] = []
+        if parsed.version is None:
+            # Plugin prefixes exist only in what clients upload (group-level metadata).
+            uploaded = await self.store.get_asset(repo.name, parsed.path)
+            plugins = _plugins_of(uploaded) if uploaded is not None else []
+            if plugins and not assets:
+                assert uploaded is not None
+                return fmt.group_metadata(plugins), uploaded.created_at
         if not assets:
             raise ResourceUnknown(f"{parsed.path} not found in {repo.name}")
         updated = max(a.created_at for a in assets)
         if parsed.version is None:
             versions = sorted({a.version for a in assets if a.version}, key=fmt.version_key)
-            return fmt.artifact_metadata(group, artifact, versions, updated), updated
+            return fmt.artifact_metadata(group, artifact, versions, updated, plugins), updated
         builds = []
         for asset in assets:
             file = fmt.parse_path(asset.path)
@@ -163,8 +179,10 @@ class MavenRepository:
             if slash:
                 entries.setdefault(head, fmt.ListingEntry(head, True, None, None))
                 continue
-            entries[head] = fmt.ListingEntry(head, False, asset.size, asset.created_at)
-            if asset.attributes.get("kind") == "artifact":
+            artifact = asset.attributes.get("kind") == "artifact"
+            size = asset.size if artifact else None  # metadata is generated on GET
+            entries[head] = fmt.ListingEntry(head, False, size, asset.created_at)
+            if artifact:
                 for algorithm in fmt.CHECKSUM_ALGORITHMS:
                     extra = f"{head}.{algorithm}"
                     length = len(asset.attributes.get("hashes", {}).get(algorithm, ""))
@@ -228,18 +246,27 @@ class MavenRepository:
             raise RequestInvalid(
                 f"maven-metadata.xml has version {doc.version!r}, its path says {parsed.version!r}"
             )
-        stored = await self.files.put_bytes(data)
+        attributes: dict[str, Any] = {"kind": "metadata"}
+        if doc.plugins and parsed.version is None:
+            fmt.group_metadata(doc.plugins)  # refuses names no Maven coordinate has
+            attributes["plugins"] = [
+                {"prefix": p.prefix, "artifactId": p.artifact_id, "name": p.name}
+                for p in doc.plugins
+            ]
+        # Only its digests are kept (to verify its checksum uploads): what GET serves
+        # is generated, so the bytes would be dead weight outside any quota.
+        attributes["hashes"] = hashes_of(data)
         await self.store.put_asset(
             AssetRecord(
                 repository=repo.name,
                 path=parsed.path,
                 package=f"{parsed.group_id}:{parsed.artifact_id}",
                 version=parsed.version,
-                digest=stored.digest,
-                size=stored.size,
+                digest="none:metadata",
+                size=0,
                 content_type="application/xml",
                 created_at=datetime.now(UTC),
-                attributes={"kind": "metadata", "hashes": stored.hashes},
+                attributes=attributes,
             ),
             overwrite=True,
         )
@@ -262,7 +289,10 @@ class MavenRepository:
         async def check(staged: Staged) -> None:
             if deny and existing is not None and existing.digest != staged.file.digest:
                 raise Denied(f"repository {repo.name} does not allow updating {parsed.path}")
-            await self.quotas.admit_namespace(repo.namespace, None, staged.file.size)
+            # A file replacing one at the same path costs only what it adds.
+            replaced = existing.size if existing is not None else 0
+            if staged.file.size > replaced:
+                await self.quotas.admit_namespace(repo.namespace, None, staged.file.size - replaced)
 
         stored = await self.files.receive(body, self.max_file_bytes, check)
         asset = AssetRecord(
@@ -290,6 +320,14 @@ class MavenRepository:
         paths += [a.path for a in await self.store.list_assets(repo.name, prefix=clean + "/")]
         if not await self.store.delete_assets(repo.name, paths):
             raise ResourceUnknown(f"{clean} not found in {repo.name}")
+
+
+def _plugins_of(asset: AssetRecord) -> list[fmt.MavenPlugin]:
+    """The plugin prefixes an uploaded group-level maven-metadata.xml declared."""
+    return [
+        fmt.MavenPlugin(prefix=p["prefix"], artifact_id=p["artifactId"], name=p.get("name"))
+        for p in asset.attributes.get("plugins", [])
+    ]
 
 
 def _entry_key(entry: fmt.ListingEntry) -> tuple[bool, str]:
