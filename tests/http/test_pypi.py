@@ -3,6 +3,7 @@ both PEP 503 HTML and PEP 691 JSON, PEP 658 metadata, yanks, and refusals."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import zipfile
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cargohold.http.packages import pypi as pypi_handlers
 from tests.http.helpers import admin_client, basic
 
 pytestmark = pytest.mark.anyio
@@ -173,4 +175,117 @@ async def test_private_repository_needs_credentials(tmp_path: Path) -> None:
         r = await client.get("/repository/private-py/simple/demo/", headers=stranger)
         assert r.status_code == 404
         r = await client.post("/repository/public-py/", data=fields, files=files, headers=stranger)
+        assert r.status_code == 403
+
+
+async def test_a_field_per_metadata_line_is_fine_but_fields_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        # twine and uv send each Requires-Dist, Provides-Extra and Classifier as a
+        # field of its own; wheels with hundreds of extras are common.
+        filename, data = wheel("demo", "1.0")
+        fields, files = form("demo", "1.0", filename, data)
+        fields["provides_extra"] = [f"x{i}" for i in range(600)]
+        fields["requires_dist"] = [f"dep{i}>=1; extra == 'x{i}'" for i in range(600)]
+        r = await client.post("/repository/pypi-hosted/", data=fields, files=files)
+        assert r.status_code == 200, r.text
+
+        # What bounds memory is the fields' total size.
+        monkeypatch.setattr(pypi_handlers, "_MAX_FORM_FIELD_BYTES", 100_000)
+        filename, data = wheel("demo", "2.0")
+        fields, files = form("demo", "2.0", filename, data)
+        fields["classifiers"] = ["x" * 40_000] * 3
+        r = await client.post("/repository/pypi-hosted/", data=fields, files=files)
+        assert r.status_code == 400 and "larger than 100000 bytes together" in r.text
+        r = await client.post(
+            "/repository/pypi-hosted/",
+            content=b"--x\r\n",
+            headers={"Content-Type": "multipart/form-data"},  # no boundary
+        )
+        assert r.status_code == 400 and "not a valid multipart form" in r.text
+        doc = await client.get("/repository/pypi-hosted/simple/demo/", headers={"Accept": JSON})
+        assert doc.json()["versions"] == ["1.0"]
+
+
+async def test_simultaneous_uploads_of_one_file_all_succeed(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        filename, data = wheel("demo", "1.0")
+        fields, files = form("demo", "1.0", filename, data)
+        replies = await asyncio.gather(
+            *(client.post("/repository/pypi-hosted/", data=fields, files=files) for _ in range(4))
+        )
+        assert [r.status_code for r in replies] == [200] * 4, [r.text for r in replies]
+        other_name, other = wheel("demo", "1.0", ">=3.9")
+        fields, files = form("demo", "1.0", other_name, other)
+        replies = await asyncio.gather(
+            *(client.post("/repository/pypi-hosted/", data=fields, files=files) for _ in range(2))
+        )
+        assert [r.status_code for r in replies] == [409, 409]
+        doc = await client.get("/repository/pypi-hosted/simple/demo/", headers={"Accept": JSON})
+        assert [f["hashes"]["sha256"] for f in doc.json()["files"]] == [
+            hashlib.sha256(data).hexdigest()
+        ]
+
+
+async def test_review_regressions(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    async with admin_client(tmp_path, packages={"max_file_bytes": 100_000}) as (client, registry):
+        await make_repo(client)
+        # The bare repository URL takes uploads (twine and uv refuse redirects).
+        filename, data = wheel("demo", "1.0")
+        fields, files = form("demo", "1.0", filename, data)
+        r = await client.post("/repository/pypi-hosted", data=fields, files=files)
+        assert r.status_code == 200, r.text
+
+        # A wheel's METADATA survives garbage collection while the wheel lives.
+        await registry.gc.run(grace=timedelta(0))
+        url = f"/repository/pypi-hosted/packages/demo/1.0/{filename}"
+        assert (await client.get(url + ".metadata")).status_code == 200
+
+        # One file name, one content, however the version is spelt.
+        sdist = b"sdist-bytes"
+        fields, files = form("demo", "1.0", "demo-1.0.tar.gz", sdist)
+        assert (await client.post("/repository/pypi-hosted/", data=fields, files=files)).is_success
+        fields, files = form("demo", "1.0.0", "demo-1.0.tar.gz", b"other-bytes")
+        r = await client.post("/repository/pypi-hosted/", data=fields, files=files)
+        assert r.status_code == 409
+        page = await client.get("/repository/pypi-hosted/simple/demo/")
+        assert page.text.count("demo-1.0.tar.gz#") == 1
+
+        # A body with no Content-Length is cut off at the limit, not spooled whole.
+        boundary = "b0undary"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name=":action"\r\n\r\n'
+            f'file_upload\r\n--{boundary}\r\nContent-Disposition: form-data; name="content";'
+            f' filename="demo-2.0.tar.gz"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        sent = 0
+
+        async def body():  # type: ignore[no-untyped-def]
+            nonlocal sent
+            yield head
+            for _ in range(100):
+                sent += 65536
+                yield b"x" * 65536
+
+        r = await client.post(
+            "/repository/pypi-hosted/",
+            content=body(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert r.status_code == 400 and "100000-byte limit" in r.text
+        assert sent < 100 * 65536  # refused while the body was still arriving
+
+        # Read-only repositories refuse yanks too.
+        r = await client.patch(
+            "/api/v1/package-repositories/pypi-hosted", json={"write_policy": "readonly"}
+        )
+        assert r.status_code == 200
+        r = await client.post(
+            "/api/v1/package-repositories/pypi-hosted/pypi/demo/1.0/yank", json={"reason": "x"}
+        )
         assert r.status_code == 403

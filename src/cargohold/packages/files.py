@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cargohold.core.streams import pump
-from cargohold.errors import SizeInvalid
+from cargohold.errors import ResourceUnknown, SizeInvalid
 from cargohold.storage import layout
 from cargohold.storage.driver import PathNotFound, StorageDriver
 from cargohold.types import Digest
@@ -123,7 +123,10 @@ class FileStore:
 
     async def read(self, digest: str) -> bytes:
         """A small stored file whole (documents the server itself wrote)."""
-        return await self.driver.get_content(self.blob_path(digest))
+        try:
+            return await self.driver.get_content(self.blob_path(digest))
+        except PathNotFound:
+            raise ResourceUnknown("the file's content is missing from storage") from None
 
 
 def hashes_of(data: bytes) -> dict[str, str]:

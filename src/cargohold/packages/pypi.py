@@ -64,7 +64,18 @@ class PypiRepository:
             raise Denied(f"repository {repo.name} is read-only")
         upload = fmt.parse_upload(fields, filename)
         path = file_path(upload.project, upload.version, upload.filename)
-        existing = await self.store.get_asset(repo.name, path)
+        # A file name is unique in its project, whatever version directory it would
+        # land in ("1.0" and "1.0.0" are one release to pip).
+        existing = next(
+            (
+                a
+                for a in await self._files(repo, upload.project)
+                if a.path.rsplit("/", 1)[-1] == upload.filename
+            ),
+            None,
+        )
+        if existing is not None:
+            path = existing.path
         overwrite = repo.write_policy == "allow"
         metadata: dict[str, Any] = {}
 
@@ -94,6 +105,7 @@ class PypiRepository:
             size=stored.size,
             content_type=_TYPES.get(suffix, "application/octet-stream"),
             created_at=datetime.now(UTC),
+            extra_digest=metadata.get("digest"),
             attributes={
                 "kind": "file",
                 "name": upload.name,
@@ -107,7 +119,11 @@ class PypiRepository:
             },
         )
         if not await self.store.put_asset(asset, overwrite=overwrite):
-            raise Conflict(f"File already exists: {upload.filename}")
+            # Another upload of this filename got in first (two CI jobs publishing
+            # one sdist): the same bytes are the success a later re-upload would be.
+            winner = await self.store.get_asset(repo.name, path)
+            if winner is None or winner.digest != stored.digest:
+                raise Conflict(f"File already exists: {upload.filename}")
 
     async def _wheel_metadata(self, staged: Staged) -> bytes:
         local = self.files.staged_local_path(staged)
@@ -183,6 +199,8 @@ class PypiRepository:
         repo = await self.repositories.resolve(principal, name, "delete")
         if repo.format != "pypi":
             raise RequestInvalid(f"{repo.name} is not a PyPI repository")
+        if repo.write_policy == "readonly":
+            raise Denied(f"repository {repo.name} is read-only")
         normal = fmt.normalize(project)
         changed = 0
         for asset in await self._files(repo, normal):

@@ -3,18 +3,70 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, Headers, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.core.access import Principal
-from cargohold.errors import RequestInvalid, SizeInvalid, Unsupported
+from cargohold.errors import Denied, RequestInvalid, SizeInvalid, Unsupported
 from cargohold.http.packages.common import packages, raise_unknown, render
 from cargohold.packages.served import Served
 
-_FORM_LIMITS = {"max_files": 1, "max_fields": 100, "max_part_size": 1024 * 1024}
+# Twine and uv send each core-metadata line as a form field of its own: every
+# Requires-Dist, Provides-Extra, Classifier and Project-URL. Real wheels carry
+# well over a thousand (types-boto3 has 400+ extras), so the count is generous;
+# memory is bounded by the fields' total size instead (the file spools to disk).
+_MAX_FIELDS = 10_000
+_MAX_FIELD_BYTES = 1024 * 1024  # one field: the description is the whole README
+_MAX_FORM_FIELD_BYTES = 32 * 1024 * 1024  # all fields together
+
+
+class _UploadFormParser(MultiPartParser):
+    """Starlette's multipart parser, one file, with caps on all fields' bytes and on
+    the file's: a body without Content-Length is refused as soon as it is too big,
+    not after it has been spooled to disk whole."""
+
+    def __init__(
+        self, headers: Headers, stream: AsyncGenerator[bytes, None], file_limit: int
+    ) -> None:
+        super().__init__(
+            headers,
+            stream,
+            max_files=1,
+            max_fields=_MAX_FIELDS,
+            max_part_size=_MAX_FIELD_BYTES,
+        )
+        self._field_bytes = 0
+        self._file_bytes = 0
+        self._file_limit = file_limit
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current_part.file is None:
+            self._field_bytes += end - start
+            if self._field_bytes > _MAX_FORM_FIELD_BYTES:
+                raise MultiPartException(
+                    f"the form's fields are larger than {_MAX_FORM_FIELD_BYTES} bytes together"
+                )
+        else:
+            self._file_bytes += end - start
+            if self._file_bytes > self._file_limit:
+                raise SizeInvalid(f"the file is larger than the {self._file_limit}-byte limit")
+        super().on_part_data(data, start, end)
+
+
+async def _read_form(request: Request, file_limit: int) -> FormData:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() != "multipart/form-data":
+        raise RequestInvalid(
+            "the upload is not a multipart form: send multipart/form-data, as twine and uv do"
+        )
+    try:
+        return await _UploadFormParser(request.headers, request.stream(), file_limit).parse()
+    except MultiPartException as exc:
+        raise RequestInvalid(f"the upload is not a valid multipart form ({exc.message})") from None
 
 
 async def handle(request: Request, caller: Principal, repository: str, path: str) -> Response:
@@ -62,11 +114,10 @@ async def _upload(request: Request, caller: Principal, repository: str) -> None:
     if length is not None and length.isdigit() and int(length) > limit + 1024 * 1024:
         raise SizeInvalid(f"the upload is larger than the {limit}-byte limit")
     # Authorise before reading the body: a refused upload costs no disk.
-    await service.repositories.resolve(caller, repository, "push")
-    try:
-        form = await request.form(**_FORM_LIMITS)
-    except Exception as exc:  # python-multipart's errors, Starlette's limits
-        raise RequestInvalid(f"the upload is not a valid multipart form ({exc})") from None
+    repo = await service.repositories.resolve(caller, repository, "push")
+    if repo.write_policy == "readonly":
+        raise Denied(f"repository {repo.name} is read-only")
+    form = await _read_form(request, limit)
     try:
         upload = form.get("content")
         if not isinstance(upload, UploadFile) or not upload.filename:

@@ -23,8 +23,10 @@ async def dispatch(request: Request) -> Response:
     try:
         name, slash, rest = request.scope["path"][len(PREFIX) :].partition("/")
         check_repository_name(name)
-        if not slash:
+        if not slash and request.method in ("GET", "HEAD"):
             return RedirectResponse(f"{PREFIX}{name}/", 301)
+        # Uploads to the bare repository URL are served, not redirected: twine and
+        # uv refuse redirects, and a 301 turns a POST into a GET.
         caller = await principal(request)
         service = packages(request)
         repo = await service.repositories.store.get_package_repository(name)
