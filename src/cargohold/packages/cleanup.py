@@ -16,7 +16,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from cargohold.core.access import Principal
-from cargohold.errors import Denied, RequestInvalid
+from cargohold.errors import RequestInvalid
 from cargohold.formats import maven, npm
 from cargohold.formats.cleanup import PackageFile, Removal, parse_policy, select
 from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord, PackageStore
@@ -79,9 +79,7 @@ class PackageCleanup:
         return await self._plan(repo)
 
     async def run(self, actor: Principal, name: str) -> list[Removal]:
-        repo = await self.repositories.resolve(actor, name, "delete")
-        if repo.write_policy == "readonly":
-            raise Denied(f"repository {repo.name} is read-only")
+        repo = await self.repositories.writable(actor, name, "delete")
         return await self._apply(repo, await self._plan(repo))
 
     async def run_all(self) -> int:

@@ -19,12 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cargohold.core.access import Principal
-from cargohold.core.repositories import Repositories
 from cargohold.errors import Denied, RequestInvalid, ResourceUnknown
 from cargohold.formats import maven as fmt
-from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord, PackageStore
-from cargohold.packages.files import FileStore, Staged, hashes_of
-from cargohold.packages.repositories import PackageRepositories
+from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord
+from cargohold.packages.base import FormatService
+from cargohold.packages.files import Staged, hashes_of
 from cargohold.packages.served import Served
 
 _CHECKSUM_LIMIT = 1024
@@ -60,21 +59,7 @@ def _checksum_text(body: bytes) -> str:
     return text.split()[0].lower() if text else ""
 
 
-class MavenRepository:
-    def __init__(
-        self,
-        store: PackageStore,
-        files: FileStore,
-        repositories: PackageRepositories,
-        quotas: Repositories,
-        max_file_bytes: int,
-    ) -> None:
-        self.store = store
-        self.files = files
-        self.repositories = repositories
-        self.quotas = quotas
-        self.max_file_bytes = max_file_bytes
-
+class MavenRepository(FormatService):
     # -- reads ------------------------------------------------------------------------
 
     async def get(self, principal: Principal, name: str, path: str) -> Served:
@@ -195,9 +180,7 @@ class MavenRepository:
     async def put(
         self, principal: Principal, name: str, path: str, body: AsyncIterator[bytes]
     ) -> None:
-        repo = await self.repositories.resolve(principal, name, "push")
-        if repo.write_policy == "readonly":
-            raise Denied(f"repository {repo.name} is read-only")
+        repo = await self.repositories.writable(principal, name, "push")
         parsed = fmt.parse_path(path)
         if parsed.kind == "checksum":
             await self._put_checksum(repo, parsed, body)
@@ -312,9 +295,7 @@ class MavenRepository:
             raise Denied(f"repository {repo.name} does not allow updating {parsed.path}")
 
     async def delete(self, principal: Principal, name: str, path: str) -> None:
-        repo = await self.repositories.resolve(principal, name, "delete")
-        if repo.write_policy == "readonly":
-            raise Denied(f"repository {repo.name} is read-only")
+        repo = await self.repositories.writable(principal, name, "delete")
         clean = path.strip("/")
         paths = [clean] if clean else []
         paths += [a.path for a in await self.store.list_assets(repo.name, prefix=clean + "/")]

@@ -15,12 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cargohold.core.access import Principal
-from cargohold.core.repositories import Repositories
-from cargohold.errors import Denied, RequestInvalid, ResourceUnknown
+from cargohold.errors import Denied, RequestInvalid, ResourceUnknown, SizeInvalid
 from cargohold.formats import npm as fmt
-from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord, PackageStore
-from cargohold.packages.files import FileStore
-from cargohold.packages.repositories import PackageRepositories
+from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord
+from cargohold.packages.base import FormatService
 from cargohold.packages.served import Served
 
 
@@ -34,27 +32,7 @@ def _iso(moment: datetime) -> str:
     )
 
 
-class NpmRepository:
-    def __init__(
-        self,
-        store: PackageStore,
-        files: FileStore,
-        repositories: PackageRepositories,
-        quotas: Repositories,
-    ) -> None:
-        self.store = store
-        self.files = files
-        self.repositories = repositories
-        self.quotas = quotas
-
-    async def _writable(
-        self, principal: Principal, name: str, action: str
-    ) -> PackageRepositoryRecord:
-        repo = await self.repositories.resolve(principal, name, action)
-        if repo.write_policy == "readonly":
-            raise Denied(f"repository {repo.name} is read-only")
-        return repo
-
+class NpmRepository(FormatService):
     async def _tarballs(self, repo: str, package: str) -> list[AssetRecord]:
         assets = await self.store.list_assets(repo, package=package)
         return [a for a in assets if a.attributes.get("kind") == "tarball"]
@@ -134,10 +112,11 @@ class NpmRepository:
         repo = await self.repositories.resolve(principal, name, "pull")
         words = [w.lower() for w in text.split() if w]
         objects: list[dict[str, Any]] = []
-        for package in await self.store.list_packages(repo.name):
-            tarballs = await self._tarballs(repo.name, package)
-            if not tarballs:
-                continue
+        by_package: dict[str, list[AssetRecord]] = {}
+        for asset in await self.store.list_assets(repo.name):  # one query, not one a package
+            if asset.attributes.get("kind") == "tarball":
+                by_package.setdefault(asset.package, []).append(asset)
+        for package, tarballs in sorted(by_package.items()):
             tags = await self.store.package_tags(repo.name, package)
             latest = next(
                 (a for a in tarballs if a.version == tags.get("latest")),
@@ -171,7 +150,7 @@ class NpmRepository:
     async def _publish(
         self, principal: Principal, name: str, package: str, document: dict[str, Any]
     ) -> None:
-        repo = await self._writable(principal, name, "push")
+        repo = await self.repositories.writable(principal, name, "push")
         existing = {a.version: a for a in await self._tarballs(repo.name, package)}
         publish = fmt.parse_publish(document, package, [v for v in existing if v])
         burned = await self._unpublished(repo, package) if repo.write_policy != "allow" else set()
@@ -185,6 +164,10 @@ class NpmRepository:
                     f"You cannot publish over the previously published versions: {new.version}"
                 )
         for new in publish.versions:
+            if len(new.tarball) > self.max_file_bytes:
+                raise SizeInvalid(
+                    f"the tarball is larger than the {self.max_file_bytes}-byte limit"
+                )
             await self.quotas.admit_namespace(repo.namespace, None, len(new.tarball))
             stored = await self.files.put_bytes(new.tarball)
             manifest = dict(new.manifest)
@@ -224,7 +207,7 @@ class NpmRepository:
             await self.store.set_package_tag(repo.name, package, tag, version)
 
     async def update(self, principal: Principal, name: str, package: str, document: Any) -> None:
-        repo = await self._writable(principal, name, "push")
+        repo = await self.repositories.writable(principal, name, "push")
         tarballs = {a.version: a for a in await self._tarballs(repo.name, package) if a.version}
         if not tarballs:
             raise ResourceUnknown(f"package {package[:214]!r} not found in {repo.name}")
@@ -266,7 +249,7 @@ class NpmRepository:
 
     async def unpublish(self, principal: Principal, name: str, package: str) -> None:
         """``DELETE /<package>/-rev/<rev>``: the whole package goes."""
-        repo = await self._writable(principal, name, "delete")
+        repo = await self.repositories.writable(principal, name, "delete")
         tarballs = await self._tarballs(repo.name, package)
         if not tarballs:
             raise ResourceUnknown(f"package {package[:214]!r} not found in {repo.name}")
@@ -306,7 +289,7 @@ class NpmRepository:
     ) -> None:
         """``DELETE /<package>/-/<file>/-rev/<rev>``, which npm sends after removing
         the version from the packument: gone already is success."""
-        repo = await self._writable(principal, name, "delete")
+        repo = await self.repositories.writable(principal, name, "delete")
         asset = await self.store.get_asset(repo.name, f"{package}/-/{filename}")
         if asset is not None:
             await self._remove(repo, [asset])
@@ -314,7 +297,7 @@ class NpmRepository:
     async def set_dist_tag(
         self, principal: Principal, name: str, package: str, tag: str, body: bytes
     ) -> None:
-        repo = await self._writable(principal, name, "push")
+        repo = await self.repositories.writable(principal, name, "push")
         if not fmt.valid_tag(tag):
             raise RequestInvalid(f"invalid dist-tag {tag[:100]!r}: it must not be a version range")
         version = fmt.parse_dist_tag_value(body)
@@ -325,7 +308,7 @@ class NpmRepository:
     async def delete_dist_tag(
         self, principal: Principal, name: str, package: str, tag: str
     ) -> None:
-        repo = await self._writable(principal, name, "push")
+        repo = await self.repositories.writable(principal, name, "push")
         if tag == "latest":
             raise RequestInvalid("the latest tag cannot be removed")
         if not await self.store.delete_package_tags(repo.name, package, [tag]):

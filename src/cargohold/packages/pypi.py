@@ -19,12 +19,11 @@ from urllib.parse import quote
 from packaging.utils import canonicalize_version
 
 from cargohold.core.access import Principal
-from cargohold.core.repositories import Repositories
-from cargohold.errors import Conflict, Denied, RequestInvalid, ResourceUnknown
+from cargohold.errors import Conflict, RequestInvalid, ResourceUnknown
 from cargohold.formats import pypi as fmt
-from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord, PackageStore
-from cargohold.packages.files import FileStore, Staged
-from cargohold.packages.repositories import PackageRepositories
+from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord
+from cargohold.packages.base import FormatService
+from cargohold.packages.files import Staged
 from cargohold.packages.served import Served
 
 _TYPES = {".whl": "application/zip", ".zip": "application/zip", ".gz": "application/gzip"}
@@ -34,21 +33,7 @@ def file_path(project: str, version: str, filename: str) -> str:
     return f"packages/{project}/{version}/{filename}"
 
 
-class PypiRepository:
-    def __init__(
-        self,
-        store: PackageStore,
-        files: FileStore,
-        repositories: PackageRepositories,
-        quotas: Repositories,
-        max_file_bytes: int,
-    ) -> None:
-        self.store = store
-        self.files = files
-        self.repositories = repositories
-        self.quotas = quotas
-        self.max_file_bytes = max_file_bytes
-
+class PypiRepository(FormatService):
     # -- upload -----------------------------------------------------------------------
 
     async def upload(
@@ -59,9 +44,7 @@ class PypiRepository:
         filename: str,
         content: AsyncIterator[bytes],
     ) -> None:
-        repo = await self.repositories.resolve(principal, name, "push")
-        if repo.write_policy == "readonly":
-            raise Denied(f"repository {repo.name} is read-only")
+        repo = await self.repositories.writable(principal, name, "push")
         upload = fmt.parse_upload(fields, filename)
         path = file_path(upload.project, upload.version, upload.filename)
         # A file name is unique in its project, whatever version directory it would
@@ -196,11 +179,9 @@ class PypiRepository:
     ) -> int:
         """Yank (PEP 592) every file of a release, or unyank with ``reason`` None.
         Returns how many files changed."""
-        repo = await self.repositories.resolve(principal, name, "delete")
+        repo = await self.repositories.writable(principal, name, "delete")
         if repo.format != "pypi":
             raise RequestInvalid(f"{repo.name} is not a PyPI repository")
-        if repo.write_policy == "readonly":
-            raise Denied(f"repository {repo.name} is read-only")
         normal = fmt.normalize(project)
         changed = 0
         for asset in await self._files(repo, normal):
@@ -214,9 +195,7 @@ class PypiRepository:
         return changed
 
     async def delete(self, principal: Principal, name: str, path: str) -> None:
-        repo = await self.repositories.resolve(principal, name, "delete")
-        if repo.write_policy == "readonly":
-            raise Denied(f"repository {repo.name} is read-only")
+        repo = await self.repositories.writable(principal, name, "delete")
         clean = path.strip("/")
         paths = [a.path for a in await self.store.list_assets(repo.name, prefix=clean + "/")]
         if not await self.store.delete_assets(repo.name, [clean, *paths]):

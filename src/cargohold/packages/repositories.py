@@ -63,6 +63,15 @@ class PackageRepositories:
             raise ResourceUnknown(f"no repository named {name[:80]!r}")
         raise Denied(f"{principal.name} may not {action} in repository {name}")
 
+    async def writable(
+        self, principal: Principal, name: str, action: str
+    ) -> PackageRepositoryRecord:
+        """`resolve` for a change (push or delete): a read-only repository refuses."""
+        repo = await self.resolve(principal, name, action)
+        if repo.write_policy == "readonly":
+            raise Denied(f"repository {repo.name} is read-only")
+        return repo
+
     async def _may_manage(self, actor: Principal, namespace: str) -> bool:
         if actor.anonymous or actor.kind == "robot":
             return False

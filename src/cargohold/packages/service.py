@@ -36,6 +36,6 @@ class Packages:
             files=files,
             maven=MavenRepository(store, files, repositories, registry.repositories, limit),
             pypi=PypiRepository(store, files, repositories, registry.repositories, limit),
-            npm=NpmRepository(store, files, repositories, registry.repositories),
+            npm=NpmRepository(store, files, repositories, registry.repositories, limit),
             cleanup=cleanup,
         )
