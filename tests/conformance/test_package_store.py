@@ -189,3 +189,14 @@ async def test_namespace_owned_repositories(stores: Stores) -> None:
     await s.create_package_repository(repo("c", namespace="other"))
     assert await s.package_repositories_of("acme") == ["a", "b"]
     assert await s.package_repositories_of("nobody") == []
+
+
+async def test_listing_limit(stores: Stores) -> None:
+    s = stores.packages
+    await s.create_package_repository(repo("r"))
+    for n in range(3):
+        await s.put_asset(asset("r", f"a/b/{n}/b-{n}.jar", JAR, 1, str(n)), overwrite=False)
+    assert [a.path for a in await s.list_assets("r", prefix="a/", limit=2)] == [
+        "a/b/0/b-0.jar",
+        "a/b/1/b-1.jar",
+    ]

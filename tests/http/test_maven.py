@@ -177,3 +177,16 @@ async def test_review_regressions_groups_metadata_quota_and_types(tmp_path: Path
         assert (await client.get(f"{BASE}/{JAR_PATH}")).headers["content-type"] == (
             "application/java-archive"
         )
+
+
+async def test_conditional_get_answers_304(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        await client.put(f"{BASE}/{JAR_PATH}", content=b"jar-bytes")
+        first = await client.get(f"{BASE}/{JAR_PATH}")
+        etag = first.headers["etag"]
+        assert etag == f'"{hashlib.sha1(b"jar-bytes").hexdigest()}"'
+        again = await client.get(f"{BASE}/{JAR_PATH}", headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b""
+        other = await client.get(f"{BASE}/{JAR_PATH}", headers={"If-None-Match": '"nope"'})
+        assert other.status_code == 200

@@ -81,8 +81,10 @@ class PackageStore(Protocol):
         prefix: str | None = None,
         package: str | None = None,
         version: str | None = None,
+        limit: int | None = None,
     ) -> list[AssetRecord]:
-        """Assets ordered by path, filtered by path prefix and/or component."""
+        """Assets ordered by path, filtered by path prefix and/or component; at most
+        ``limit`` of them."""
         ...
 
     async def list_packages(self, repository: str) -> list[str]:

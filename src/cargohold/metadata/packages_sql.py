@@ -208,6 +208,7 @@ class SqlPackageStore(SqlStorePart):
         prefix: str | None = None,
         package: str | None = None,
         version: str | None = None,
+        limit: int | None = None,
     ) -> list[AssetRecord]:
         def q(conn: Connection) -> list[AssetRecord]:
             a = p.package_assets
@@ -219,7 +220,10 @@ class SqlPackageStore(SqlStorePart):
                 stmt = stmt.where(a.c.package == package)
             if version is not None:
                 stmt = stmt.where(a.c.version == version)
-            return [_asset(row) for row in conn.execute(stmt.order_by(a.c.path))]
+            stmt = stmt.order_by(a.c.path)
+            if limit is not None:
+                stmt = stmt.limit(limit)
+            return [_asset(row) for row in conn.execute(stmt)]
 
         found: list[AssetRecord] = await self._read(q)
         return found

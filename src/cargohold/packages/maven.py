@@ -68,7 +68,7 @@ class MavenRepository(FormatService):
             return await self._listing(repo, path.strip("/"))
         parsed = self._parse_or_none(path)
         if parsed is None:
-            if await self.store.list_assets(repo.name, prefix=path.strip("/") + "/"):
+            if await self.store.list_assets(repo.name, prefix=path.strip("/") + "/", limit=1):
                 return Served(redirect=path.strip("/") + "/", status=301)
             raise ResourceUnknown(f"{path[:200]} not found in {repo.name}")
         if parsed.kind == "checksum":
@@ -81,7 +81,7 @@ class MavenRepository(FormatService):
             return Served.document(data, "application/xml", modified)
         asset = await self.store.get_asset(repo.name, parsed.path)
         if asset is None:
-            if await self.store.list_assets(repo.name, prefix=parsed.path + "/"):
+            if await self.store.list_assets(repo.name, prefix=parsed.path + "/", limit=1):
                 return Served(redirect=parsed.path + "/", status=301)
             raise ResourceUnknown(f"{parsed.path} not found in {repo.name}")
         return Served(

@@ -86,6 +86,9 @@ def render(request: Request, repository: str, served: Served) -> Response:
         headers["Last-Modified"] = format_datetime(served.modified, usegmt=True)
     if served.etag:
         headers["ETag"] = f'"{served.etag}"'
+        wanted = request.headers.get("if-none-match")
+        if wanted is not None and f'"{served.etag}"' in [t.strip() for t in wanted.split(",")]:
+            return Response(status_code=304, headers=headers)
     if served.data is not None:
         return Response(
             b"" if request.method == "HEAD" else served.data,
