@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -106,13 +105,16 @@ class Registry:
         self._scheduler = asyncio.get_running_loop().create_task(self._schedule())
 
     async def _schedule(self) -> None:
-        """Scheduled lifecycle runs, recycle-bin purges and garbage collection. Every
-        worker and replica runs this loop; a lease in the database lets one act."""
+        """Scheduled lifecycle runs (with the package cleanup jobs), recycle-bin purges
+        and garbage collection. Every worker and replica runs this loop; leases in the
+        database decide who acts: one lease per job lasting its whole interval, so a
+        job runs once per interval however many processes there are, and one for the
+        round, so two rounds never overlap."""
         governance, gc = self.settings.governance, self.settings.gc
         periods = [p for p in (governance.lifecycle_interval_seconds, gc.interval_seconds) if p]
         tick = min([*periods, 3600.0])
         holder = secrets.token_hex(8)
-        last_lifecycle = last_gc = time.monotonic()
+        started = datetime.now(UTC)
         while True:
             await asyncio.sleep(tick)
             now = datetime.now(UTC)
@@ -120,17 +122,11 @@ class Registry:
                 until = now + timedelta(seconds=tick * 0.9)
                 if not await self.governance.take_lease("schedule", holder, until, now):
                     continue
-                clock = time.monotonic()
-                lifecycle_due = governance.lifecycle_interval_seconds and (
-                    clock - last_lifecycle >= governance.lifecycle_interval_seconds * 0.99
-                )
-                if lifecycle_due:
-                    last_lifecycle = clock
+                if await self._due("lifecycle", governance.lifecycle_interval_seconds, started):
                     await self.policies.run_all()
                     for job in self.scheduled_jobs:
                         await job()
-                if gc.interval_seconds and clock - last_gc >= gc.interval_seconds * 0.99:
-                    last_gc = clock
+                if await self._due("gc", gc.interval_seconds, started):
                     await self.gc.run()  # purges the recycle bin first
                 else:
                     purged = await self.trash.purge()
@@ -138,6 +134,18 @@ class Registry:
                         log.info("purged %d recycle bin entries past retention", purged)
             except Exception:  # keep the loop alive; the next round tries again
                 log.exception("scheduled governance round failed")
+
+    async def _due(self, job: str, interval: float, started: datetime) -> bool:
+        """Whether ``job`` should run now: at most once per ``interval`` across all
+        processes (a fresh token can only take the lease once the last one expired),
+        and not before this process has been up for one interval."""
+        if not interval:
+            return False
+        now = datetime.now(UTC)
+        if now - started < timedelta(seconds=interval * 0.99):
+            return False
+        until = now + timedelta(seconds=interval * 0.99)
+        return await self.governance.take_lease(f"due:{job}", secrets.token_hex(8), until, now)
 
     def token_signer(self) -> TokenSigner:
         """The bearer-token signer, built on first use (JWT and curve code load then)."""
