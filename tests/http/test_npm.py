@@ -259,3 +259,57 @@ async def test_unpublished_versions_are_never_reused(tmp_path: Path) -> None:
         assert r.status_code == 403 and "cannot be reused" in r.json()["error"]
         (await client.put(f"{BASE}/demo", json=publish_doc("demo", "1.0.1"))).raise_for_status()
         assert set((await client.get(f"{BASE}/demo")).json()["versions"]) == {"1.0.1"}
+
+
+async def test_second_review_regressions(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client, visibility="private")
+        (await client.put(f"{BASE}/demo", json=publish_doc("demo", "1.0.0"))).raise_for_status()
+
+        # A packument read before a publish cannot undo that publish.
+        stale = (await client.get(f"{BASE}/demo?write=true")).json()
+        (await client.put(f"{BASE}/demo", json=publish_doc("demo", "1.1.0"))).raise_for_status()
+        stale["versions"]["1.0.0"]["deprecated"] = "old"
+        r = await client.put(f"{BASE}/demo", json=stale)
+        assert r.status_code == 409 and "_rev" in r.json()["error"]
+        r = await client.put(f"{BASE}/demo/-rev/{stale['_rev']}", json=stale)
+        assert r.status_code == 409
+        assert set((await client.get(f"{BASE}/demo")).json()["versions"]) == {"1.0.0", "1.1.0"}
+
+        # Deleting the tarball of the latest version moves latest to what is left.
+        r = await client.delete(f"{BASE}/demo/-/demo-1.1.0.tgz/-rev/any")
+        assert r.is_success
+        assert (await client.get(f"{BASE}/-/package/demo/dist-tags")).json() == {"latest": "1.0.0"}
+
+        # Anonymous writes are refused before the body is read.
+        sent = 0
+
+        async def body():  # type: ignore[no-untyped-def]
+            nonlocal sent
+            for _ in range(200):
+                sent += 65536
+                yield b" " * 65536
+
+        r = await client.put(f"{BASE}/demo", content=body(), headers={"Authorization": ""})
+        assert r.status_code == 401 and sent < 200 * 65536
+        # Nesting too deep to parse is bad JSON, not a server error.
+        deep = b"[" * 100_000 + b"]" * 100_000
+        assert (await client.put(f"{BASE}/demo", content=deep)).status_code == 400
+        r = await client.put(f"{BASE}/-/package/demo/dist-tags/beta", content=b"[" * 4000)
+        assert r.status_code == 400
+        # Version documents are bounded.
+        huge = publish_doc("demo", "2.0.0", readme="x" * (1024 * 1024 + 1))
+        r = await client.put(f"{BASE}/demo", json=huge)
+        assert r.status_code == 400 and "larger than" in r.json()["error"]
+
+
+async def test_cleanup_removes_like_an_unpublish(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        for version in ("1.0.0", "1.1.0", "1.2.0"):
+            (await client.put(f"{BASE}/demo", json=publish_doc("demo", version))).raise_for_status()
+        api = "/api/v1/package-repositories/npm-hosted/cleanup-policy"
+        assert (await client.put(api, json={"keep_last_versions": 1})).is_success
+        assert (await client.post(f"{api}/run")).json()["files"] == 2
+        r = await client.put(f"{BASE}/demo", json=publish_doc("demo", "1.0.0", description="x"))
+        assert r.status_code == 403 and "cannot be reused" in r.json()["error"]

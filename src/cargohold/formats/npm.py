@@ -291,7 +291,7 @@ def parse_dist_tag_value(body: bytes) -> str:
     """The version in the body of ``PUT /-/package/<name>/dist-tags/<tag>`` (a JSON string)."""
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise RequestInvalid(
             'the dist-tag body must be a JSON string naming a version, such as "1.0.0"'
         ) from None

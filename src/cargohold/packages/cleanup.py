@@ -9,7 +9,7 @@ storing them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,10 +60,21 @@ def _file(repo: PackageRepositoryRecord, asset: AssetRecord) -> PackageFile | No
     )
 
 
+# How a format removes files when it has more to do than delete rows (npm leaves
+# markers so an unpublished version is never reused, and fixes its dist-tags).
+Remover = Callable[[PackageRepositoryRecord, list[str]], Awaitable[None]]
+
+
 class PackageCleanup:
-    def __init__(self, store: PackageStore, repositories: PackageRepositories) -> None:
+    def __init__(
+        self,
+        store: PackageStore,
+        repositories: PackageRepositories,
+        removers: dict[str, Remover] | None = None,
+    ) -> None:
         self.store = store
         self.repositories = repositories
+        self.removers = removers or {}
 
     async def set_policy(self, actor: Principal, name: str, text: str | None) -> str | None:
         """Store a policy (None removes it); returns it in its stored form."""
@@ -114,8 +125,12 @@ class PackageCleanup:
         return select(policy, files, key, tagged, datetime.now(UTC))
 
     async def _apply(self, repo: PackageRepositoryRecord, plan: list[Removal]) -> list[Removal]:
+        remover = self.removers.get(repo.format)
         for removal in plan:
-            await self.store.delete_assets(repo.name, list(removal.paths))
+            if remover is not None:
+                await remover(repo, list(removal.paths))
+            else:
+                await self.store.delete_assets(repo.name, list(removal.paths))
         if plan:
             log.info(
                 "cleanup of %s removed %d files (%d bytes)",

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cargohold.core.access import Principal
-from cargohold.errors import Denied, RequestInvalid, ResourceUnknown, SizeInvalid
+from cargohold.errors import Conflict, Denied, RequestInvalid, ResourceUnknown, SizeInvalid
 from cargohold.formats import npm as fmt
 from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord
 from cargohold.packages.base import FormatService
@@ -30,6 +30,25 @@ def _iso(moment: datetime) -> str:
     return (
         moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     )
+
+
+def _rev(tarballs: list[AssetRecord], tags: dict[str, str]) -> str:
+    """The packument's ``_rev``: changes whenever a version, a deprecation or a tag
+    does, so an edit sent back with an old one can be refused."""
+    state = [
+        sorted(
+            (a.version or "", _iso(a.created_at), a.attributes.get("deprecated") or "")
+            for a in tarballs
+        ),
+        sorted(tags.items()),
+    ]
+    digest = hashlib.sha256(json.dumps(state).encode()).hexdigest()[:32]
+    return f"{len(tarballs)}-{digest}"
+
+
+# A version document is package.json as published (readme included); bounded so a
+# publish cannot park megabytes in the database, outside any quota.
+MAX_VERSION_DOCUMENT_BYTES = 1024 * 1024
 
 
 class NpmRepository(FormatService):
@@ -75,12 +94,9 @@ class NpmRepository(FormatService):
             versions[asset.version] = manifest
             times[asset.version] = _iso(asset.created_at)
         tags = await self.store.package_tags(repo.name, package)
-        created = min(a.created_at for a in tarballs)
-        modified = max(a.created_at for a in tarballs)
-        times["created"] = _iso(created)
-        times["modified"] = _iso(modified)
-        state = json.dumps([sorted(versions), tags, sorted(times.items())], sort_keys=True)
-        rev = f"{len(versions)}-{hashlib.sha256(state.encode()).hexdigest()[:32]}"
+        times["created"] = _iso(min(a.created_at for a in tarballs))
+        times["modified"] = _iso(max(a.created_at for a in tarballs))
+        rev = _rev(tarballs, tags)
 
         def url(version: str) -> str:
             return tarball_base + tarball_path(package, version)
@@ -172,6 +188,11 @@ class NpmRepository(FormatService):
             stored = await self.files.put_bytes(new.tarball)
             manifest = dict(new.manifest)
             manifest.pop("deprecated", None)
+            if len(json.dumps(manifest)) > MAX_VERSION_DOCUMENT_BYTES:
+                raise RequestInvalid(
+                    f"the version document of {package}@{new.version} is larger than "
+                    f"{MAX_VERSION_DOCUMENT_BYTES} bytes (a very long readme?)"
+                )
             # Who published is what the server saw, not what the document claims.
             manifest["_npmUser"] = {"name": principal.name or "anonymous"}
             asset = AssetRecord(
@@ -192,9 +213,12 @@ class NpmRepository(FormatService):
                 },
             )
             if not await self.store.put_asset(asset, overwrite=repo.write_policy == "allow"):
-                raise Denied(
-                    f"You cannot publish over the previously published versions: {new.version}"
-                )
+                winner = await self.store.get_asset(repo.name, asset.path)
+                same = winner is not None and winner.attributes.get("kind") == "tarball"
+                if not same or winner is None or winner.digest != stored.digest:
+                    raise Denied(
+                        f"You cannot publish over the previously published versions: {new.version}"
+                    )
         tags = dict(publish.dist_tags or {})
         if "latest" not in tags and "latest" not in await self.store.package_tags(
             repo.name, package
@@ -206,13 +230,26 @@ class NpmRepository(FormatService):
         for tag, version in tags.items():
             await self.store.set_package_tag(repo.name, package, tag, version)
 
-    async def update(self, principal: Principal, name: str, package: str, document: Any) -> None:
+    async def update(
+        self,
+        principal: Principal,
+        name: str,
+        package: str,
+        document: Any,
+        rev: str | None = None,
+    ) -> None:
+        """An edit of the packument (``PUT /<package>[/-rev/<rev>]``). The ``_rev`` it
+        was read at (from the URL, else the document) must still be current: npm
+        sends back the whole document, so a stale one would undo what was published
+        or tagged since."""
         repo = await self.repositories.writable(principal, name, "push")
-        tarballs = {a.version: a for a in await self._tarballs(repo.name, package) if a.version}
+        listed = await self._tarballs(repo.name, package)
+        tarballs = {a.version: a for a in listed if a.version}
         if not tarballs:
             raise ResourceUnknown(f"package {package[:214]!r} not found in {repo.name}")
         if not isinstance(document, dict):
             raise RequestInvalid("the request body must be a JSON object (a package document)")
+        await self._check_rev(repo, package, listed, rev or document.get("_rev"))
         current = {v: a.attributes.get("deprecated") or "" for v, a in tarballs.items()}
         update = fmt.parse_update(document, package, list(tarballs), current)
         if update.removed_versions:
@@ -227,32 +264,61 @@ class NpmRepository(FormatService):
             attributes = dict(asset.attributes, deprecated=message or None)
             await self.store.set_asset_attributes(repo.name, asset.path, attributes)
         remaining = [v for v in tarballs if v not in update.removed_versions]
-        tags = await self.store.package_tags(repo.name, package)
         if update.dist_tags is not None:
             tags = {t: v for t, v in update.dist_tags.items() if v in remaining}
             await self.store.delete_package_tags(repo.name, package)
             for tag, version in tags.items():
                 await self.store.set_package_tag(repo.name, package, tag, version)
-        else:
-            stale = [t for t, v in tags.items() if v not in remaining]
-            if stale:
-                await self.store.delete_package_tags(repo.name, package, stale)
-        if remaining and "latest" not in await self.store.package_tags(repo.name, package):
+        await self._fix_tags(repo, package)
+
+    async def _check_rev(
+        self,
+        repo: PackageRepositoryRecord,
+        package: str,
+        tarballs: list[AssetRecord],
+        sent: object,
+    ) -> None:
+        if sent is None:
+            return
+        current = _rev(tarballs, await self.store.package_tags(repo.name, package))
+        if sent != current:
+            raise Conflict(
+                f"{package} changed since it was read (_rev {str(sent)[:80]} is not the "
+                f"current {current}); read it again and retry"
+            )
+
+    async def _fix_tags(self, repo: PackageRepositoryRecord, package: str) -> None:
+        """No tag may name a version that is gone, and a package with versions has
+        ``latest`` (the newest, when its version went)."""
+        remaining = [a.version for a in await self._tarballs(repo.name, package) if a.version]
+        tags = await self.store.package_tags(repo.name, package)
+        stale = [t for t, v in tags.items() if v not in remaining]
+        if stale:
+            await self.store.delete_package_tags(repo.name, package, stale)
+        if remaining and ("latest" not in tags or "latest" in stale):
             newest = max(remaining, key=fmt.version_key)
             await self.store.set_package_tag(repo.name, package, "latest", newest)
-        if not remaining:
-            await self.store.delete_package_tags(repo.name, package)
+
+    async def remove_paths(self, repo: PackageRepositoryRecord, paths: list[str]) -> None:
+        """Remove files as an unpublish does (cleanup policies use this)."""
+        assets = [a for a in [await self.store.get_asset(repo.name, p) for p in paths] if a]
+        await self._remove(repo, assets)
+        for package in sorted({a.package for a in assets}):
+            await self._fix_tags(repo, package)
 
     async def _check_delete(self, principal: Principal, repo: PackageRepositoryRecord) -> None:
         if "delete" not in await self.repositories.rights(principal, repo):
             raise Denied(f"{principal.name} may not unpublish from repository {repo.name}")
 
-    async def unpublish(self, principal: Principal, name: str, package: str) -> None:
+    async def unpublish(
+        self, principal: Principal, name: str, package: str, rev: str | None = None
+    ) -> None:
         """``DELETE /<package>/-rev/<rev>``: the whole package goes."""
         repo = await self.repositories.writable(principal, name, "delete")
         tarballs = await self._tarballs(repo.name, package)
         if not tarballs:
             raise ResourceUnknown(f"package {package[:214]!r} not found in {repo.name}")
+        await self._check_rev(repo, package, tarballs, rev)
         await self._remove(repo, tarballs)
         await self.store.delete_package_tags(repo.name, package)
 
@@ -293,6 +359,7 @@ class NpmRepository(FormatService):
         asset = await self.store.get_asset(repo.name, f"{package}/-/{filename}")
         if asset is not None:
             await self._remove(repo, [asset])
+            await self._fix_tags(repo, package)
 
     async def set_dist_tag(
         self, principal: Principal, name: str, package: str, tag: str, body: bytes

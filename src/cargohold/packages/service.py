@@ -29,13 +29,15 @@ class Packages:
         files = FileStore(registry.driver, settings.limits.upload_chunk_bytes)
         repositories = PackageRepositories(store, registry.account_store, registry.access)
         limit = settings.packages.max_file_bytes
-        cleanup = PackageCleanup(store, repositories)
+        quotas = registry.repositories
+        npm = NpmRepository(store, files, repositories, quotas, limit)
+        cleanup = PackageCleanup(store, repositories, {"npm": npm.remove_paths})
         registry.scheduled_jobs.append(cleanup.run_all)
         return cls(
             repositories=repositories,
             files=files,
-            maven=MavenRepository(store, files, repositories, registry.repositories, limit),
-            pypi=PypiRepository(store, files, repositories, registry.repositories, limit),
-            npm=NpmRepository(store, files, repositories, registry.repositories, limit),
+            maven=MavenRepository(store, files, repositories, quotas, limit),
+            pypi=PypiRepository(store, files, repositories, quotas, limit),
+            npm=npm,
             cleanup=cleanup,
         )

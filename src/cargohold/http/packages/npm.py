@@ -43,7 +43,7 @@ async def _document(request: Request, limit: int) -> Any:
             raise RequestInvalid(f"the request is larger than the {limit}-byte limit")
     try:
         return json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep to read
         raise RequestInvalid("the request body is not JSON") from None
 
 
@@ -64,16 +64,20 @@ async def handle(request: Request, caller: Principal, repository: str, path: str
             response.headers["Vary"] = "Accept"
             return response
         if method == "PUT":
+            # Who may write is settled before a byte of the (large) body is read.
+            await service.repositories.writable(caller, repository, "push")
             limit = registry(request).settings.packages.max_npm_publish_bytes
             document = await _document(request, limit)
             await npm.publish_or_update(caller, repository, package, document)
             return _json({"ok": True, "success": True}, 201)
     elif rest.startswith("-rev/") and method == "PUT":
+        await service.repositories.writable(caller, repository, "push")
         limit = registry(request).settings.packages.max_npm_publish_bytes
-        await npm.update(caller, repository, package, await _document(request, limit))
+        document = await _document(request, limit)
+        await npm.update(caller, repository, package, document, rest[len("-rev/") :] or None)
         return _json({"ok": True}, 201)
     elif rest.startswith("-rev/") and method == "DELETE":
-        await npm.unpublish(caller, repository, package)
+        await npm.unpublish(caller, repository, package, rest[len("-rev/") :] or None)
         return _json({"ok": True})
     elif rest.startswith("-/"):
         filename, _, tail = rest[2:].partition("/")
