@@ -75,10 +75,14 @@ async def test_repositories_create_once_update_and_delete(stores: Stores) -> Non
     ]
     found = await s.get_package_repository("maven-releases")
     assert found == repo("maven-releases")
-    assert await s.update_package_repository(replace(repo("maven-releases"), private=True))
+    assert await s.update_package_repository("maven-releases", {"private": True})
+    assert await s.update_package_repository("maven-releases", {"cleanup_policy": "{}"})
     updated = await s.get_package_repository("maven-releases")
-    assert updated is not None and updated.private
-    assert not await s.update_package_repository(repo("missing"))
+    assert updated is not None and updated.private and updated.cleanup_policy == "{}"
+    assert updated.write_policy == "deny"  # untouched
+    assert not await s.update_package_repository("missing", {"private": True})
+    with pytest.raises(ValueError):
+        await s.update_package_repository("maven-releases", {"namespace": "thief"})
     assert await s.delete_package_repository("maven-releases")
     assert await s.get_package_repository("maven-releases") is None
     assert not await s.delete_package_repository("maven-releases")

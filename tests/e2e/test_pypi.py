@@ -394,7 +394,7 @@ def test_wheel_with_hundreds_of_extras(
     pip_install(venv, index_url(registry, repo, owner), "extras-pkg==1.0")
     assert installed_value(venv, "extras-pkg") == wheel_value(first)
     metadata = httpx.get(
-        f"{registry.url}/repository/{repo}/packages/extras-pkg/2.0/{second.name}.metadata",
+        f"{registry.url}/repository/{repo}/packages/extras-pkg/{second.name}.metadata",
         auth=owner,
     )
     assert metadata.content == wheel_metadata(second)
@@ -563,7 +563,7 @@ def test_private_repository_strangers_and_robots(
         fresh_venv("anon"), index_url(registry, private), "team-pkg", check=False
     )
     refused(anonymous, "from versions: none")
-    file_url = f"{registry.url}/repository/{private}/packages/team-pkg/1.0/{first.name}"
+    file_url = f"{registry.url}/repository/{private}/packages/team-pkg/{first.name}"
     assert httpx.get(file_url).status_code == 401
     assert httpx.get(file_url + ".metadata").status_code == 401
 

@@ -190,3 +190,19 @@ async def test_conditional_get_answers_304(tmp_path: Path) -> None:
         assert again.status_code == 304 and again.content == b""
         other = await client.get(f"{BASE}/{JAR_PATH}", headers={"If-None-Match": '"nope"'})
         assert other.status_code == 200
+
+
+async def test_identical_racing_uploads_both_succeed(tmp_path: Path) -> None:
+    import asyncio
+
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        results = await asyncio.gather(
+            *(client.put(f"{BASE}/{JAR_PATH}", content=b"same-bytes") for _ in range(4))
+        )
+        assert [r.status_code for r in results] == [201] * 4
+        different = await asyncio.gather(
+            client.put(f"{BASE}/com/example/lib/2.0/lib-2.0.jar", content=b"a"),
+            client.put(f"{BASE}/com/example/lib/2.0/lib-2.0.jar", content=b"b"),
+        )
+        assert sorted(r.status_code for r in different) == [201, 403]

@@ -111,3 +111,24 @@ async def test_a_file_whose_content_is_missing_is_not_found_for_head_too(tmp_pat
         Path(local).unlink()
         assert (await client.head(path)).status_code == 404
         assert (await client.get(path)).status_code == 404
+
+
+async def test_private_repositories_look_like_missing_ones(tmp_path: Path) -> None:
+    async with admin_client(tmp_path, http={"base_url": "https://proxy.example/reg"}) as (
+        client,
+        _,
+    ):
+        await client.post(
+            f"{API}/package-repositories",
+            json={"name": "secret-npm", "format": "npm", "visibility": "private"},
+        )
+        anonymous = {"Authorization": ""}
+        for path in ("-/ping", "pkg", "-/whoami"):
+            hidden = await client.get(f"/repository/secret-npm/{path}", headers=anonymous)
+            missing = await client.get(f"/repository/no-such-repo/{path}", headers=anonymous)
+            assert hidden.status_code == missing.status_code == 401
+            assert hidden.headers["content-type"] == missing.headers["content-type"]
+            assert hidden.text == missing.text
+        # The trailing-slash redirect stays under the public base URL.
+        r = await client.get("/repository/secret-npm", follow_redirects=False)
+        assert r.headers["location"] == "https://proxy.example/reg/repository/secret-npm/"

@@ -87,7 +87,7 @@ async def test_upload_then_index_html_json_metadata_and_file(tmp_path: Path) -> 
         page = await client.get("/repository/pypi-hosted/simple/demo-pkg/")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         sha = hashlib.sha256(data).hexdigest()
-        href = f"../../packages/demo-pkg/1.0/{filename}#sha256={sha}"
+        href = f"../../packages/demo-pkg/{filename}#sha256={sha}"
         assert href in page.text
         assert 'data-requires-python="&gt;=3.8"' in page.text
         assert "data-core-metadata=" in page.text
@@ -130,7 +130,7 @@ async def test_refusals_leave_nothing_behind(tmp_path: Path) -> None:
         again = await client.post("/repository/pypi-hosted/", data=fields, files=files)
         assert again.status_code == 409 and "File already exists" in again.text
         assert (
-            await client.get(f"/repository/pypi-hosted/packages/demo/1.0/{filename}")
+            await client.get(f"/repository/pypi-hosted/packages/demo/{filename}")
         ).content != data
 
 
@@ -243,7 +243,7 @@ async def test_review_regressions(tmp_path: Path) -> None:
 
         # A wheel's METADATA survives garbage collection while the wheel lives.
         await registry.gc.run(grace=timedelta(0))
-        url = f"/repository/pypi-hosted/packages/demo/1.0/{filename}"
+        url = f"/repository/pypi-hosted/packages/demo/{filename}"
         assert (await client.get(url + ".metadata")).status_code == 200
 
         # One file name, one content, however the version is spelt.
@@ -289,3 +289,20 @@ async def test_review_regressions(tmp_path: Path) -> None:
             "/api/v1/package-repositories/pypi-hosted/pypi/demo/1.0/yank", json={"reason": "x"}
         )
         assert r.status_code == 403
+
+
+async def test_one_file_name_one_content_even_when_racing(tmp_path: Path) -> None:
+    import asyncio
+
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+
+        async def send(version: str, data: bytes) -> int:
+            fields, files = form("demo", version, "demo-1.0.tar.gz", data)
+            r = await client.post("/repository/pypi-hosted/", data=fields, files=files)
+            return r.status_code
+
+        statuses = await asyncio.gather(send("1.0", b"first"), send("1.0.0", b"second"))
+        assert sorted(statuses) == [200, 409]
+        page = await client.get("/repository/pypi-hosted/simple/demo/")
+        assert page.text.count("demo-1.0.tar.gz#") == 1

@@ -50,7 +50,10 @@ class PackageStore(Protocol):
 
     async def list_package_repositories(self) -> list[PackageRepositoryRecord]: ...
 
-    async def update_package_repository(self, record: PackageRepositoryRecord) -> bool: ...
+    async def update_package_repository(self, name: str, changes: dict[str, Any]) -> bool:
+        """Change only the settings named (private, write_policy, version_policy,
+        cleanup_policy), so two changes at once never undo each other."""
+        ...
 
     async def package_repositories_of(self, namespace: str) -> list[str]:
         """Names of the package repositories ``namespace`` owns."""

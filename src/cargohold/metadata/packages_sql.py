@@ -45,6 +45,9 @@ def _asset(row: Any) -> AssetRecord:
 _MAX_CHAR = "\U0010ffff"
 
 
+_SETTINGS = frozenset({"private", "write_policy", "version_policy", "cleanup_policy"})
+
+
 class SqlPackageStore(SqlStorePart):
     # -- repositories -----------------------------------------------------------------
 
@@ -100,18 +103,16 @@ class SqlPackageStore(SqlStorePart):
         found: list[str] = await self._read(q)
         return found
 
-    async def update_package_repository(self, record: PackageRepositoryRecord) -> bool:
+    async def update_package_repository(self, name: str, changes: dict[str, Any]) -> bool:
+        unknown = set(changes) - _SETTINGS
+        if unknown:
+            raise ValueError(f"not a repository setting: {sorted(unknown)}")
+
         def q(conn: Connection) -> bool:
             result = conn.execute(
                 update(p.package_repositories)
-                .where(p.package_repositories.c.name == record.name)
-                .values(
-                    private=record.private,
-                    write_policy=record.write_policy,
-                    version_policy=record.version_policy,
-                    cleanup_policy=record.cleanup_policy,
-                    namespace=record.namespace,
-                )
+                .where(p.package_repositories.c.name == name)
+                .values(**changes)
             )
             return result.rowcount > 0
 

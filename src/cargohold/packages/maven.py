@@ -292,7 +292,10 @@ class MavenRepository(FormatService):
         if existing is not None and existing.digest == stored.digest:
             return  # the same bytes again: nothing changes
         if not await self.store.put_asset(asset, overwrite=not deny):
-            raise Denied(f"repository {repo.name} does not allow updating {parsed.path}")
+            # Another upload of this path won the race: the same bytes are a success.
+            winner = await self.store.get_asset(repo.name, parsed.path)
+            if winner is None or winner.digest != stored.digest:
+                raise Denied(f"repository {repo.name} does not allow updating {parsed.path}")
 
     async def delete(self, principal: Principal, name: str, path: str) -> None:
         repo = await self.repositories.writable(principal, name, "delete")

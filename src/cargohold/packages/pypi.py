@@ -29,8 +29,10 @@ from cargohold.packages.served import Served
 _TYPES = {".whl": "application/zip", ".zip": "application/zip", ".gz": "application/gzip"}
 
 
-def file_path(project: str, version: str, filename: str) -> str:
-    return f"packages/{project}/{version}/{filename}"
+def file_path(project: str, filename: str) -> str:
+    """Where a file lives: one path per file name in a project, so the database's
+    key makes a name hold one content, however its version is spelt."""
+    return f"packages/{project}/{filename}"
 
 
 class PypiRepository(FormatService):
@@ -46,19 +48,8 @@ class PypiRepository(FormatService):
     ) -> None:
         repo = await self.repositories.writable(principal, name, "push")
         upload = fmt.parse_upload(fields, filename)
-        path = file_path(upload.project, upload.version, upload.filename)
-        # A file name is unique in its project, whatever version directory it would
-        # land in ("1.0" and "1.0.0" are one release to pip).
-        existing = next(
-            (
-                a
-                for a in await self._files(repo, upload.project)
-                if a.path.rsplit("/", 1)[-1] == upload.filename
-            ),
-            None,
-        )
-        if existing is not None:
-            path = existing.path
+        path = file_path(upload.project, upload.filename)
+        existing = await self.store.get_asset(repo.name, path)
         overwrite = repo.write_policy == "allow"
         metadata: dict[str, Any] = {}
 

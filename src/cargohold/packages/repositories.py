@@ -148,13 +148,14 @@ class PackageRepositories:
             raise Denied(f"only owners and maintainers of {repo.namespace!r} may change {name}")
         if write_policy is not None and write_policy not in WRITE_POLICIES:
             raise RequestInvalid(f"write policy must be one of {', '.join(WRITE_POLICIES)}")
-        updated = replace(
-            repo,
-            private=repo.private if private is None else private,
-            write_policy=write_policy or repo.write_policy,
-        )
-        await self.store.update_package_repository(updated)
-        return updated
+        changes: dict[str, object] = {}
+        if private is not None:
+            changes["private"] = private
+        if write_policy is not None:
+            changes["write_policy"] = write_policy
+        if changes:
+            await self.store.update_package_repository(name, changes)
+        return replace(repo, **changes)  # type: ignore[arg-type]
 
     async def set_cleanup_policy(
         self, actor: Principal, name: str, policy: str | None
@@ -162,9 +163,8 @@ class PackageRepositories:
         repo = await self.resolve(actor, name, "pull")
         if not await self._may_manage(actor, repo.namespace):
             raise Denied(f"only owners and maintainers of {repo.namespace!r} may change {name}")
-        updated = replace(repo, cleanup_policy=policy)
-        await self.store.update_package_repository(updated)
-        return updated
+        await self.store.update_package_repository(name, {"cleanup_policy": policy})
+        return replace(repo, cleanup_policy=policy)
 
     async def delete(self, actor: Principal, name: str) -> None:
         repo = await self.resolve(actor, name, "pull")

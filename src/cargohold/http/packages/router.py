@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from cargohold.errors import RegistryError, Unauthorized
 from cargohold.http.errors import package_error_response
 from cargohold.http.packages import maven, npm, pypi
-from cargohold.http.packages.common import BASIC_CHALLENGE, packages, principal
+from cargohold.http.packages.common import BASIC_CHALLENGE, base_path, packages, principal
 from cargohold.packages.repositories import check_repository_name
 
 PREFIX = "/repository/"
@@ -24,15 +24,19 @@ async def dispatch(request: Request) -> Response:
         name, slash, rest = request.scope["path"][len(PREFIX) :].partition("/")
         check_repository_name(name)
         if not slash and request.method in ("GET", "HEAD"):
-            return RedirectResponse(f"{PREFIX}{name}/", 301)
+            return RedirectResponse(base_path(request, name), 301)
         # Uploads to the bare repository URL are served, not redirected: twine and
         # uv refuse redirects, and a 301 turns a POST into a GET.
         caller = await principal(request)
         service = packages(request)
         repo = await service.repositories.store.get_package_repository(name)
-        if repo is None:
-            await service.repositories.resolve(caller, name, "pull")  # 401 or 404
-            raise AssertionError("unreachable")  # pragma: no cover
+        # Nothing about a repository the caller may not read shows, not even its
+        # format (each answers errors its own way). npm's login is the exception:
+        # it is how a caller gets credentials in the first place.
+        npm_login = repo is not None and repo.format == "npm" and rest.startswith("-/user/")
+        if repo is None or not npm_login:
+            await service.repositories.resolve(caller, name, "pull")
+        assert repo is not None
         format = repo.format
         if repo.format == "maven":
             return await maven.handle(request, caller, name, rest)
