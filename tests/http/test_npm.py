@@ -249,9 +249,12 @@ async def test_an_edit_without_versions_removes_nothing(tmp_path: Path) -> None:
 async def test_unpublished_versions_are_never_reused(tmp_path: Path) -> None:
     async with admin_client(tmp_path) as (client, _):
         await make_repo(client)
-        (await client.put(f"{BASE}/demo", json=publish_doc("demo", "1.0.0"))).raise_for_status()
+        doc = publish_doc("demo", "1.0.0", _npmUser={"name": "someone-else"})
+        doc["versions"]["1.0.0"]["dist"]["signatures"] = [{"keyid": "forged", "sig": "x"}]
+        (await client.put(f"{BASE}/demo", json=doc)).raise_for_status()
         full = (await client.get(f"{BASE}/demo")).json()
         assert full["versions"]["1.0.0"]["_npmUser"] == {"name": "root"}
+        assert "signatures" not in full["versions"]["1.0.0"]["dist"]
         assert (await client.delete(f"{BASE}/demo/-rev/{full['_rev']}")).is_success
         assert (await client.get(f"{BASE}/demo")).status_code == 404
         doc = publish_doc("demo", "1.0.0", description="other bytes")

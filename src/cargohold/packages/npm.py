@@ -193,8 +193,15 @@ class NpmRepository(FormatService):
                     f"the version document of {package}@{new.version} is larger than "
                     f"{MAX_VERSION_DOCUMENT_BYTES} bytes (a very long readme?)"
                 )
-            # Who published is what the server saw, not what the document claims.
+            # Who published is what the server saw, not what the document claims; and
+            # signatures are the registry's to make, not the publisher's to bring.
             manifest["_npmUser"] = {"name": principal.name or "anonymous"}
+            if isinstance(manifest.get("dist"), dict):
+                manifest["dist"] = {
+                    k: v
+                    for k, v in manifest["dist"].items()
+                    if k not in ("signatures", "attestations", "npm-signature")
+                }
             asset = AssetRecord(
                 repository=repo.name,
                 path=tarball_path(package, new.version),
