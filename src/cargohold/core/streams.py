@@ -11,8 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio.to_thread
-
+from cargohold import offload
 from cargohold.errors import SizeInvalid
 from cargohold.storage.driver import FileWriter
 
@@ -26,7 +25,7 @@ async def _consume(buffer: bytes, hasher: Any, writer: FileWriter) -> None:
         await writer.write(buffer)
         return
     # hashlib and file writes both release the GIL: run them side by side.
-    hashing = asyncio.ensure_future(anyio.to_thread.run_sync(hasher.update, buffer))
+    hashing = asyncio.ensure_future(offload.run_sync(hasher.update, buffer))
     try:
         await writer.write(buffer)
     finally:

@@ -20,11 +20,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
+
+from cargohold import offload
 
 T = TypeVar("T")
 
@@ -135,7 +136,7 @@ class SqlEngine:
     # -- plumbing ---------------------------------------------------------------------
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(fn, *args)
+        return await offload.run_sync(fn, *args)
 
     def _read(self, fn: Callable[..., T], *args: Any) -> T:
         with self.engine.connect() as conn, conn.begin():

@@ -15,8 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import anyio.to_thread
-
+from cargohold import offload
 from cargohold.storage.driver import FileInfo, InvalidPath, PathBusy, PathNotFound
 
 READ_CHUNK = 1024 * 1024
@@ -95,7 +94,7 @@ class FilesystemWriter:
 
     async def write(self, data: bytes) -> None:
         if len(data) >= 256 * 1024:
-            await anyio.to_thread.run_sync(self._write_all, data)
+            await offload.run_sync(self._write_all, data)
         else:
             self._write_all(data)
 
@@ -108,7 +107,7 @@ class FilesystemWriter:
     async def commit(self, move_to: str | None = None) -> None:
         dest = self._resolve(move_to) if move_to is not None else None
         # One worker-thread hop for the whole publish: content, rename, directory.
-        await anyio.to_thread.run_sync(self._commit_sync, dest)
+        await offload.run_sync(self._commit_sync, dest)
 
     def _commit_sync(self, dest: str | None) -> None:
         os.fsync(self._fd)
@@ -126,7 +125,7 @@ class FilesystemWriter:
         if self._unsynced >= SMALL_INLINE:
             # A chunk of a longer upload: start its write-back now, so the fsync
             # that finishes the upload has little left to wait for.
-            await anyio.to_thread.run_sync(self._kick_writeback)
+            await offload.run_sync(self._kick_writeback)
         os.close(self._fd)
         self._fd = -1
 
@@ -171,7 +170,7 @@ class FilesystemDriver:
 
     async def put_content(self, path: str, data: bytes, durable: bool = True) -> None:
         if durable or len(data) > SMALL_INLINE:
-            await anyio.to_thread.run_sync(self._put_sync, self._full(path), data, durable)
+            await offload.run_sync(self._put_sync, self._full(path), data, durable)
         else:
             # No fsync: a few fast syscalls, cheaper inline than a thread hop.
             self._put_sync(self._full(path), data, durable)
@@ -184,7 +183,7 @@ class FilesystemDriver:
         try:
             f.seek(offset)
             while True:
-                chunk = await anyio.to_thread.run_sync(f.read, READ_CHUNK)
+                chunk = await offload.run_sync(f.read, READ_CHUNK)
                 if not chunk:
                     return
                 yield chunk
@@ -246,7 +245,7 @@ class FilesystemDriver:
         _fsync_dir(os.path.dirname(dest))
 
     async def move(self, source: str, dest: str) -> None:
-        await anyio.to_thread.run_sync(self._move_sync, self._full(source), self._full(dest))
+        await offload.run_sync(self._move_sync, self._full(source), self._full(dest))
 
     def _delete_sync(self, full: str, path: str) -> None:
         if os.path.isdir(full) and not os.path.islink(full):
@@ -262,7 +261,7 @@ class FilesystemDriver:
         if self._is_small(full):
             self._delete_sync(full, path)
         else:
-            await anyio.to_thread.run_sync(self._delete_sync, full, path)
+            await offload.run_sync(self._delete_sync, full, path)
 
     @staticmethod
     def _is_small(full: str) -> bool:
@@ -288,7 +287,7 @@ class FilesystemDriver:
         pending = [self._full(path)]
         while pending:
             directory = pending.pop()
-            files, subdirs = await anyio.to_thread.run_sync(_scan_dir, directory)
+            files, subdirs = await offload.run_sync(_scan_dir, directory)
             pending.extend(sorted(subdirs, reverse=True))
             for file_path, size, mtime in files:
                 yield FileInfo(file_path[prefix:], size, mtime, False)
