@@ -316,3 +316,19 @@ async def test_cleanup_removes_like_an_unpublish(tmp_path: Path) -> None:
         assert (await client.post(f"{api}/run")).json()["files"] == 2
         r = await client.put(f"{BASE}/demo", json=publish_doc("demo", "1.0.0", description="x"))
         assert r.status_code == 403 and "cannot be reused" in r.json()["error"]
+
+
+async def test_packuments_revalidate_with_etags(tmp_path: Path) -> None:
+    async with admin_client(tmp_path) as (client, _):
+        await make_repo(client)
+        (await client.put(f"{BASE}/demo", json=publish_doc("demo", "1.0.0"))).raise_for_status()
+        first = await client.get(f"{BASE}/demo", headers={"Accept": CORGI})
+        etag = first.headers["etag"]
+        again = await client.get(f"{BASE}/demo", headers={"Accept": CORGI, "If-None-Match": etag})
+        assert again.status_code == 304
+        # The full document is another representation, with another tag.
+        full = await client.get(f"{BASE}/demo", headers={"If-None-Match": etag})
+        assert full.status_code == 200 and full.headers["etag"] != etag
+        (await client.put(f"{BASE}/demo", json=publish_doc("demo", "1.1.0"))).raise_for_status()
+        changed = await client.get(f"{BASE}/demo", headers={"Accept": CORGI, "If-None-Match": etag})
+        assert changed.status_code == 200

@@ -135,3 +135,22 @@ async def test_package_files_count_toward_the_namespace_quota(tmp_path: Path) ->
         # Deleting the file frees the space.
         assert (await client.delete(f"/repository/maven/{JAR}")).status_code == 204
         await ok(await client.put(big, content=b"b" * 2500))
+
+
+async def test_a_redeploy_costs_only_what_it_adds(tmp_path: Path) -> None:
+    from tests.http.test_pypi import form
+
+    async with admin_client(tmp_path) as (client, registry):
+        await registry.accounts.create_user(None, "team", "team-password")
+        await ok(
+            await client.post(
+                f"{API}/package-repositories",
+                json={"name": "py", "format": "pypi", "namespace": "team", "write_policy": "allow"},
+            )
+        )
+        await ok(await client.put(f"{API}/namespaces/team/quota", json={"quota_bytes": 5000}), 200)
+        for content in (b"a" * 4000, b"b" * 4100):  # the second replaces the first
+            fields, files = form("demo", "1.0", "demo-1.0.tar.gz", content)
+            await ok(await client.post("/repository/py/", data=fields, files=files), 200)
+        usage = await ok(await client.get(f"{API}/namespaces/team/usage"), 200)
+        assert usage["usage_bytes"] == 4100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,4 +20,9 @@ class Served:
 
     @classmethod
     def document(cls, data: bytes, content_type: str, modified: datetime | None = None) -> Served:
-        return cls(content_type=content_type, data=data, size=len(data), modified=modified)
+        """A generated document, with an ETag of its bytes so clients (npm's and
+        pip's caches) can revalidate it with If-None-Match."""
+        etag = hashlib.sha256(data).hexdigest()[:40]
+        return cls(
+            content_type=content_type, data=data, size=len(data), modified=modified, etag=etag
+        )
