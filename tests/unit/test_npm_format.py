@@ -139,14 +139,6 @@ def test_split_name_and_tarball_filename() -> None:
             npm.split_name(bad)
 
 
-def test_tarball_version() -> None:
-    assert npm.tarball_version("@acme/pkg", "pkg-1.0.0-rc.1.tgz") == "1.0.0-rc.1"
-    assert npm.tarball_version("a-b", "a-b-1.2.3.tgz") == "1.2.3"
-    assert npm.tarball_version("demo", "demo-1.0.tgz") is None
-    assert npm.tarball_version("demo", "other-1.0.0.tgz") is None
-    assert npm.tarball_version("demo", "demo-1.0.0.tar.gz") is None
-
-
 # --- versions -----------------------------------------------------------------------------
 
 

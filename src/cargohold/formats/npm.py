@@ -203,15 +203,6 @@ def tarball_filename(name: str, version: str) -> str:
     return f"{split_name(name)[1]}-{version}.tgz"
 
 
-def tarball_version(name: str, filename: str) -> str | None:
-    """The version a tarball file name of ``name`` stands for, or None if it is not one."""
-    prefix = f"{split_name(name)[1]}-"
-    if not filename.startswith(prefix) or not filename.endswith(".tgz"):
-        return None
-    version = filename[len(prefix) : -len(".tgz")]
-    return version if valid_version(version) else None
-
-
 # --- versions and tags --------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cargohold.core.access import Principal
+from cargohold.core.streams import read_limited
 from cargohold.errors import Denied, RequestInvalid, ResourceUnknown
 from cargohold.formats import maven as fmt
 from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord
@@ -272,10 +273,7 @@ class MavenRepository(FormatService):
         async def check(staged: Staged) -> None:
             if deny and existing is not None and existing.digest != staged.file.digest:
                 raise Denied(f"repository {repo.name} does not allow updating {parsed.path}")
-            # A file replacing one at the same path costs only what it adds.
-            replaced = existing.size if existing is not None else 0
-            if staged.file.size > replaced:
-                await self.quotas.admit_namespace(repo.namespace, None, staged.file.size - replaced)
+            await self.admit(repo, staged.file.size, existing)
 
         stored = await self.files.receive(body, self.max_file_bytes, check)
         asset = AssetRecord(
@@ -319,9 +317,7 @@ def _entry_key(entry: fmt.ListingEntry) -> tuple[bool, str]:
 
 
 async def _read_small(body: AsyncIterator[bytes], limit: int, what: str) -> bytes:
-    data = bytearray()
-    async for chunk in body:
-        data += chunk
-        if len(data) > limit:
-            raise RequestInvalid(f"{what} is larger than {limit} bytes")
-    return bytes(data)
+    data = await read_limited(body, limit)
+    if data is None:
+        raise RequestInvalid(f"{what} is larger than {limit} bytes")
+    return data

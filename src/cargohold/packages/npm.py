@@ -184,10 +184,7 @@ class NpmRepository(FormatService):
                 raise SizeInvalid(
                     f"the tarball is larger than the {self.max_file_bytes}-byte limit"
                 )
-            # A redeploy (write policy allow) costs only what it adds.
-            replaced = existing[new.version].size if new.version in existing else 0
-            if len(new.tarball) > replaced:
-                await self.quotas.admit_namespace(repo.namespace, None, len(new.tarball) - replaced)
+            await self.admit(repo, len(new.tarball), existing.get(new.version))
             stored = await self.files.put_bytes(new.tarball)
             manifest = dict(new.manifest)
             manifest.pop("deprecated", None)

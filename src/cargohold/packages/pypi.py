@@ -64,9 +64,7 @@ class PypiRepository(FormatService):
                 fmt.check_wheel_metadata(upload, data)
                 stored = await self.files.put_bytes(data)
                 metadata.update(digest=stored.digest, sha256=stored.hashes["sha256"])
-            replaced = existing.size if existing is not None else 0  # a redeploy adds less
-            if staged.file.size > replaced:
-                await self.quotas.admit_namespace(repo.namespace, None, staged.file.size - replaced)
+            await self.admit(repo, staged.file.size, existing)
 
         stored = await self.files.receive(content, self.max_file_bytes, check)
         if existing is not None and existing.digest == stored.digest:

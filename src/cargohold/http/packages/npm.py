@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from cargohold.auth.secrets import parse_secret
 from cargohold.core.access import Principal
+from cargohold.core.streams import read_limited
 from cargohold.errors import RequestInvalid, ResourceUnknown, Unauthorized, Unsupported
 from cargohold.formats import npm as fmt
 from cargohold.http.auth import client_address
@@ -36,11 +37,9 @@ def _split_package(path: str) -> tuple[str, str]:
 
 
 async def _document(request: Request, limit: int) -> Any:
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > limit:
-            raise RequestInvalid(f"the request is larger than the {limit}-byte limit")
+    data = await read_limited(request.stream(), limit)
+    if data is None:
+        raise RequestInvalid(f"the request is larger than the {limit}-byte limit")
     try:
         return json.loads(data)
     except (ValueError, RecursionError):  # RecursionError: nesting too deep to read
@@ -160,9 +159,7 @@ async def _logout(request: Request, caller: Principal, token: str) -> Response:
 
 
 async def _small_body(request: Request) -> bytes:
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > 4096:
-            raise RequestInvalid("a dist-tag body is a JSON string holding a version")
-    return bytes(data)
+    data = await read_limited(request.stream(), 4096)
+    if data is None:
+        raise RequestInvalid("a dist-tag body is a JSON string holding a version")
+    return data

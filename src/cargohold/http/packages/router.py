@@ -29,14 +29,14 @@ async def dispatch(request: Request) -> Response:
         # uv refuse redirects, and a 301 turns a POST into a GET.
         caller = await principal(request)
         service = packages(request)
-        repo = await service.repositories.store.get_package_repository(name)
         # Nothing about a repository the caller may not read shows, not even its
         # format (each answers errors its own way). npm's login is the exception:
         # it is how a caller gets credentials in the first place.
-        npm_login = repo is not None and repo.format == "npm" and rest.startswith("-/user/")
-        if repo is None or not npm_login:
-            await service.repositories.resolve(caller, name, "pull")
-        assert repo is not None
+        repo = None
+        if rest.startswith("-/user/"):
+            repo = await service.repositories.store.get_package_repository(name)
+        if repo is None or repo.format != "npm":
+            repo = await service.repositories.resolve(caller, name, "pull")
         format = repo.format
         if repo.format == "maven":
             return await maven.handle(request, caller, name, rest)
