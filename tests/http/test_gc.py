@@ -156,12 +156,16 @@ async def test_abandoned_uploads_are_purged(world: Any) -> None:
     for r in (old, fresh):
         assert r.status_code == 202
     old_id = old.headers["docker-upload-uuid"]
+    uploads = root / "v1" / "uploads"
+    # An info file an older release left beside its upload goes with it.
+    (uploads / f"{old_id}.json").write_text("{}")
+    past = time.time() - 2 * 24 * 3600
     for suffix in (".data", ".json"):
-        path = root / "v1" / "uploads" / f"{old_id}{suffix}"
-        if path.exists():
-            past = time.time() - 2 * 24 * 3600
-            os.utime(path, (past, past))
+        os.utime(uploads / f"{old_id}{suffix}", (past, past))
     report = await reg.gc.run()
     assert report.uploads_purged == 1
+    assert sorted(p.name for p in uploads.iterdir()) == [
+        f"{fresh.headers['docker-upload-uuid']}.data"
+    ]
     assert (await c.get(old.headers["location"])).status_code == 404
     assert (await c.get(fresh.headers["location"])).status_code == 204

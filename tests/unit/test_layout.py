@@ -18,7 +18,6 @@ UID = "123e4567-e89b-12d3-a456-426614174000"
         (layout.BlobsRoot(), "/v1/blobs"),
         (layout.UploadsRoot(), "/v1/uploads"),
         (layout.UploadData(UID), f"/v1/uploads/{UID}.data"),
-        (layout.UploadInfo(UID), f"/v1/uploads/{UID}.json"),
     ],
 )
 def test_paths(spec: layout.PathSpec, path: str) -> None:

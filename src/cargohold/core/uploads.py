@@ -1,11 +1,12 @@
 """Blob uploads: monolithic, chunked and streamed, resumable across restarts.
 
-An upload is two files in storage: the bytes received so far
-(``layout.UploadData``) and which repository it belongs to
-(``layout.UploadInfo``). The running hash lives in memory; after a restart, or on
-another replica, it is rebuilt by reading the bytes back, so an interrupted
-upload can always be resumed. Nothing becomes a blob until its digest is
-verified, fsync'd and renamed into the blob tree.
+An upload is one file in storage, the bytes received so far
+(``layout.UploadData``). Which repository it belongs to is part of its id (see
+`upload_id_for`), so continuing an upload costs no lookup and publishing it leaves
+nothing to clean up: the file is renamed into the blob tree. The running hash
+lives in memory; after a restart, or on another replica, it is rebuilt by reading
+the bytes back, so an interrupted upload can always be resumed. Nothing becomes a
+blob until its digest is verified, fsync'd and renamed into place.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
-import time
+import hmac
 import uuid
 import weakref
 from collections import OrderedDict
@@ -59,6 +59,31 @@ class _Live:
     hasher: Any
 
 
+def _binding(repository: str, nonce: str) -> str:
+    return hashlib.sha256(f"{repository}\n{nonce}".encode()).hexdigest()[:16]
+
+
+def upload_id_for(repository: str) -> str:
+    """A new upload id, bound to ``repository``: a random nonce and a hash of both.
+
+    The id names the upload's file, so another repository cannot reach that file
+    without finding a nonce whose hash for its own name matches: no record of the
+    owner needs to be stored or read.
+    """
+    nonce = uuid.uuid4().hex
+    return f"{nonce}-{_binding(repository, nonce)}"
+
+
+def belongs_to(repository: str, upload_id: str) -> bool:
+    nonce, dash, tag = upload_id.partition("-")
+    return (
+        dash == "-"
+        and len(nonce) == 32
+        and layout.valid_upload_id(upload_id)
+        and hmac.compare_digest(tag, _binding(repository, nonce))
+    )
+
+
 def _acknowledged(size: int) -> str:
     """The ``Range`` header value for an upload holding ``size`` bytes."""
     return f"0-{max(size - 1, 0)}"
@@ -95,32 +120,28 @@ class Uploads:
 
     async def start(self, repository: str) -> UploadStatus:
         """Open a new, empty upload for ``repository``."""
-        upload_id = str(uuid.uuid4())
-        info = {"repository": repository, "started_at": time.time()}
+        upload_id = upload_id_for(repository)
         # Scratch state: after a power loss the client simply starts a new upload,
-        # so this need not cost an fsync on every push.
-        await self._driver.put_content(
-            layout.path_for(layout.UploadInfo(upload_id)), json.dumps(info).encode(), durable=False
-        )
+        # so creating it need not cost an fsync on every push.
         writer = await self._driver.writer(layout.path_for(layout.UploadData(upload_id)))
         await writer.close()
         self._remember(upload_id, _Live(0, hashlib.sha256()))
         return UploadStatus(upload_id, repository, 0)
 
-    async def _check(self, repository: str, upload_id: str) -> int:
-        """Raise `BlobUploadUnknown` unless the upload exists for ``repository``; its size."""
-        if not layout.valid_upload_id(upload_id):
+    @staticmethod
+    def _check(repository: str, upload_id: str) -> None:
+        """Raise `BlobUploadUnknown` unless ``upload_id`` is one of ``repository``'s:
+        never let one repository continue (or probe) another's upload."""
+        if not belongs_to(repository, upload_id):
             raise BlobUploadUnknown(detail={"upload": upload_id[:100]})
+
+    async def _size(self, repository: str, upload_id: str) -> int:
+        """The upload's size so far; `BlobUploadUnknown` if there is no such upload."""
+        self._check(repository, upload_id)
         try:
-            info = json.loads(
-                await self._driver.get_content(layout.path_for(layout.UploadInfo(upload_id)))
-            )
             stat = await self._driver.stat(layout.path_for(layout.UploadData(upload_id)))
-        except (PathNotFound, ValueError):
+        except PathNotFound:
             raise BlobUploadUnknown(detail={"upload": upload_id}) from None
-        if info.get("repository") != repository:
-            # Never let one repository continue (or probe) another's upload.
-            raise BlobUploadUnknown(detail={"upload": upload_id})
         return stat.size
 
     @contextlib.asynccontextmanager
@@ -130,8 +151,8 @@ class Uploads:
         """Exclusive use of an upload: one request at a time in this process (the
         lock) and across processes (the storage driver's append lock), with a hash
         state that matches the bytes stored."""
+        self._check(repository, upload_id)
         async with self._lock(upload_id):
-            await self._check(repository, upload_id)
             try:
                 writer = await self._driver.writer(
                     layout.path_for(layout.UploadData(upload_id)), append=True
@@ -171,7 +192,7 @@ class Uploads:
         counts bytes that may yet be rolled back.
         """
         async with self._lock(upload_id):
-            size = await self._check(repository, upload_id)
+            size = await self._size(repository, upload_id)
         return UploadStatus(upload_id, repository, size)
 
     @staticmethod
@@ -270,8 +291,8 @@ class Uploads:
         # failure surfaces here. Replacing an existing copy is harmless: only
         # verified bytes ever land at a blob's path, and readers keep their file.
         await writer.commit(move_to=layout.path_for(layout.BlobData(digest)))
+        self._live.pop(upload_id, None)  # its file is the blob now: nothing to delete
         await self._store.link_blob(repository, str(digest), live.size)
-        await self._discard(upload_id)
 
     async def _digest(self, upload_id: str, live: _Live, algorithm: str) -> str:
         if algorithm == "sha256":
@@ -283,13 +304,12 @@ class Uploads:
 
     async def _discard(self, upload_id: str) -> None:
         self._live.pop(upload_id, None)
-        for spec in (layout.UploadData(upload_id), layout.UploadInfo(upload_id)):
-            with contextlib.suppress(PathNotFound):
-                await self._driver.delete(layout.path_for(spec))
+        with contextlib.suppress(PathNotFound):
+            await self._driver.delete(layout.path_for(layout.UploadData(upload_id)))
 
     async def cancel(self, repository: str, upload_id: str) -> None:
         async with self._lock(upload_id):
-            await self._check(repository, upload_id)
+            await self._size(repository, upload_id)
             await self._discard(upload_id)
 
     async def monolithic(
@@ -304,7 +324,7 @@ class Uploads:
         No other request can name this upload, so it skips the bookkeeping that
         makes uploads resumable, and any failure discards it.
         """
-        upload_id = str(uuid.uuid4())
+        upload_id = uuid.uuid4().hex  # bound to no repository: no request can name it
         live = _Live(0, hashlib.sha256())
         writer = await self._driver.writer(layout.path_for(layout.UploadData(upload_id)))
         try:

@@ -9,12 +9,13 @@ below. The tree, under the driver's root::
     │                                              about to delete (moved back if
     │                                              a push needs it after all)
     └── uploads/
-        ├── <upload id>.data                       bytes received so far
-        └── <upload id>.json                       repository and start time
+        └── <upload id>.data                       bytes received so far; the id
+                                                   says which repository owns it
 
 Flat names on purpose: publishing a blob is one rename into an existing
 directory (no mkdir per blob, and one directory fsync makes the name durable),
-and finishing an upload removes two files rather than a directory tree.
+and finishing an upload leaves nothing behind to remove. (Uploads used to have an
+``<upload id>.json`` beside the data too; garbage collection still purges strays.)
 
 Blobs are content addressed and stored once for all repositories. Which
 repositories may see a blob, and everything about manifests and tags, lives in
@@ -50,11 +51,6 @@ class UploadData:
 
 
 @dataclass(frozen=True, slots=True)
-class UploadInfo:
-    upload_id: str
-
-
-@dataclass(frozen=True, slots=True)
 class BlobsRoot:
     pass
 
@@ -65,7 +61,7 @@ class GcHold:
     token: str
 
 
-PathSpec = BlobData | BlobsRoot | UploadsRoot | UploadData | UploadInfo | GcHold
+PathSpec = BlobData | BlobsRoot | UploadsRoot | UploadData | GcHold
 
 _BLOB_PATH_RE = re.compile(rf"^/{VERSION}/blobs/([a-z0-9]+)/([a-f0-9]{{2}})/([a-f0-9]+)$")
 _UPLOAD_PATH_RE = re.compile(rf"^/{VERSION}/uploads/([a-f0-9-]{{8,64}})\.(data|json)$")
@@ -112,8 +108,6 @@ def path_for(spec: PathSpec) -> str:
             return f"/{VERSION}/uploads"
         case UploadData(upload_id):
             return _upload(upload_id, ".data")
-        case UploadInfo(upload_id):
-            return _upload(upload_id, ".json")
         case GcHold(digest, token):
             return f"/{VERSION}/gc/{digest.algorithm}-{digest.hex}.{token}"
     raise TypeError(f"unknown path spec {spec!r}")  # pragma: no cover
