@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import httpx
 import pytest
 
+from cargohold.core.blobs import BlobLocation
+from cargohold.core.registry import Registry
+from cargohold.http.oci.blobs import SEND_FILE_MAX
+from cargohold.types import Digest
 from tests.http.helpers import error_codes, push_blob, sha256
 
 pytestmark = pytest.mark.anyio
@@ -148,3 +153,43 @@ async def test_unsatisfiable_range_says_the_size(client: httpx.AsyncClient) -> N
     assert r.status_code == 416
     assert r.headers["Content-Range"] == "bytes */10"
     assert r.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+
+
+async def test_large_blobs_stream_whole_and_by_range(client: httpx.AsyncClient) -> None:
+    # Past SEND_FILE_MAX a blob is streamed from storage rather than sent as a file.
+    data = hashlib.sha256(b"seed").digest() * (3 * 1024 * 1024 // 32 + 7)
+    assert len(data) > SEND_FILE_MAX * 2
+    digest = await push_blob(client, "team/app", data)
+    r = await client.get(f"/v2/team/app/blobs/{digest}")
+    assert r.status_code == 200
+    assert r.headers["Content-Length"] == str(len(data))
+    assert r.headers["Docker-Content-Digest"] == digest
+    assert r.headers["ETag"] == f'"{digest}"'
+    assert sha256(r.content) == digest
+    start = SEND_FILE_MAX - 5
+    r = await client.get(
+        f"/v2/team/app/blobs/{digest}", headers={"Range": f"bytes={start}-{start + 99}"}
+    )
+    assert r.status_code == 206
+    assert r.content == data[start : start + 100]
+
+
+async def test_a_large_blob_removed_after_lookup_is_a_clean_404(
+    client: httpx.AsyncClient, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Garbage collection may remove a blob between its lookup and the first read:
+    the client gets BLOB_UNKNOWN, not a 200 whose body breaks off."""
+    data = b"\x01" * (SEND_FILE_MAX + 1)
+    digest = await push_blob(client, "team/app", data)
+    locate = registry.blobs.locate
+
+    async def locate_then_lose(repository: str, wanted: Digest) -> BlobLocation:
+        found = await locate(repository, wanted)
+        assert found.local_path is not None
+        os.unlink(found.local_path)
+        return found
+
+    monkeypatch.setattr(registry.blobs, "locate", locate_then_lose)
+    r = await client.get(f"/v2/team/app/blobs/{digest}")
+    assert r.status_code == 404
+    assert error_codes(r) == ["BLOB_UNKNOWN"]

@@ -3,24 +3,32 @@
 Granian was chosen by measurement on the registry's own workloads (see
 benchmarks/README.md): in single-threaded runtime mode it answers small manifest
 GETs with about 1.7 times the requests per CPU-second of uvicorn (uvloop +
-httptools), and it offers the ASGI ``pathsend`` extension, so whole-blob pulls
-are sent by the server without copying bytes through Python.
+httptools), and it offers the ASGI ``pathsend`` extension, which small blobs are
+sent with (large ones stream faster through the storage driver: see
+``http/oci/blobs.py``).
+
+`run` replaces the ``cargohold serve`` process (same pid, so signals and process
+supervisors still reach it) with ``python -m cargohold.http.server``, which
+imports granian and nothing else of ours: that process only supervises the
+workers, and without the CLI, settings and validation libraries it carries about
+17 MiB less. Each worker imports the application itself.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
+import logging
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING, NoReturn
 
-from granian import Granian
-from granian.constants import Interfaces, RuntimeModes
-from granian.log import LogLevels
-
-from cargohold.config import Settings
+if TYPE_CHECKING:
+    from cargohold.config import Settings
 
 SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
+MODULE = "cargohold.http.server"  # not __name__: that is "__main__" under -m
 
 
 def _die_with_parent() -> None:
@@ -40,6 +48,7 @@ def app_factory() -> object:
     _die_with_parent()
     # Imported here, not at the top: the supervisor process never serves requests
     # and should not carry the application's memory.
+    from cargohold.config import Settings
     from cargohold.http.app import create_app
     from cargohold.services import build_registry
 
@@ -47,18 +56,37 @@ def app_factory() -> object:
     return create_app(settings, build_registry(settings))
 
 
-def run(settings: Settings, log_level: str = "info") -> None:
+def run(settings: Settings, log_level: str = "info") -> NoReturn:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    env = {**os.environ, SETTINGS_ENV: settings.model_dump_json()}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", MODULE, log_level], env)
+
+
+def _supervise(log_level: str) -> None:
+    """The supervisor: granian, bound and forking workers, and no application."""
+    from granian import Granian
+    from granian.constants import Interfaces, RuntimeModes
+    from granian.log import LogLevels
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    http = json.loads(os.environ[SETTINGS_ENV])["http"]
     Granian(
-        "cargohold.http.server:app_factory",
+        f"{MODULE}:app_factory",
         factory=True,
-        address=settings.http.host,
-        port=settings.http.port,
+        address=http["host"],
+        port=http["port"],
         interface=Interfaces.ASGI,
-        workers=settings.http.workers,
+        workers=http["workers"],
         runtime_mode=RuntimeModes.st,
         log_level=LogLevels(log_level),
         log_access=log_level == "debug",
         workers_kill_timeout=15,
     ).serve()
+
+
+if __name__ == "__main__":
+    _supervise(sys.argv[1])
