@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import hashlib
 import os
+from typing import Any
 
 import httpx
 import pytest
 
+from cargohold.config import Settings
 from cargohold.core.blobs import BlobLocation
 from cargohold.core.registry import Registry
-from cargohold.http.oci.blobs import SEND_FILE_MAX
+from cargohold.http.app import create_app
+from cargohold.http.oci.blobs import SEND_FILE_MAX, STREAM_SLOTS
 from cargohold.types import Digest
 from tests.http.helpers import error_codes, push_blob, sha256
 
@@ -193,3 +199,78 @@ async def test_a_large_blob_removed_after_lookup_is_a_clean_404(
     r = await client.get(f"/v2/team/app/blobs/{digest}")
     assert r.status_code == 404
     assert error_codes(r) == ["BLOB_UNKNOWN"]
+
+
+async def test_streamed_pulls_give_back_their_slot_and_overflow_is_sent_as_files(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(SEND_FILE_MAX + 4096)
+    digest = await push_blob(client, "team/app", data)
+    assert STREAM_SLOTS.taken == 0
+    r = await client.get(f"/v2/team/app/blobs/{digest}")
+    assert r.content == data
+    assert STREAM_SLOTS.taken == 0  # given back when the response ended
+    # Every slot busy (slow clients elsewhere): the blob still arrives whole.
+    monkeypatch.setattr(STREAM_SLOTS, "taken", STREAM_SLOTS.limit)
+    r = await client.get(f"/v2/team/app/blobs/{digest}")
+    assert r.status_code == 200
+    assert r.content == data
+    assert STREAM_SLOTS.taken == STREAM_SLOTS.limit
+
+
+def _open_blob_files() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += "/v1/blobs/" in os.readlink(f"/proc/self/fd/{fd}")
+    return count
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+@pytest.mark.parametrize("spec_version", ["2.3", "2.4"])
+async def test_a_client_that_stops_reading_and_leaves_releases_the_blob(
+    client: httpx.AsyncClient, settings: Settings, registry: Registry, spec_version: str
+) -> None:
+    """A streamed body is abandoned when the client goes away (ASGI < 2.4: Starlette
+    sees http.disconnect and cancels it; 2.4: ``send`` raises). The file must close
+    then, not whenever the cycle collector runs."""
+    data = os.urandom(3 * SEND_FILE_MAX)
+    digest = await push_blob(client, "team/app", data)
+    app = create_app(settings, registry)
+    stalled = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            stalled.set()
+            if spec_version == "2.4":
+                await asyncio.sleep(0.05)
+                raise OSError("client disconnected")
+            await asyncio.Event().wait()  # the client stopped reading
+
+    async def receive() -> dict[str, Any]:
+        await stalled.wait()
+        await asyncio.sleep(0.05)
+        return {"type": "http.disconnect"}
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": spec_version},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"/v2/team/app/blobs/{digest}",
+        "raw_path": f"/v2/team/app/blobs/{digest}".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"registry")],
+        "server": ("registry", 80),
+        "client": ("127.0.0.1", 1234),
+    }
+    gc.disable()  # the cycle collector must not be what closes the file
+    try:
+        await asyncio.wait_for(app(scope, receive, send), 10)
+        assert stalled.is_set()
+        assert _open_blob_files() == 0
+        assert STREAM_SLOTS.taken == 0
+    finally:
+        gc.enable()

@@ -9,6 +9,7 @@ router and middleware stack are not used, because on a registry's hot paths
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from types import SimpleNamespace
 from typing import Any
@@ -70,7 +71,8 @@ class RegistryApp:
                 media_type="application/json",
             )
         response.raw_headers.append(API_VERSION_HEADER)
-        await response(scope, receive, send)
+        with contextlib.suppress(ClientDisconnect):  # gone while the body was sent
+            await response(scope, receive, send)
 
     async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
         if scope["path"].startswith(API_PREFIX + "/"):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from cargohold.errors import BlobUnknown, RangeInvalid
 from cargohold.http.context import registry, repository
@@ -18,15 +20,62 @@ from cargohold.types import Digest
 # ones are streamed from the storage driver in its 1 MiB reads. Measured here
 # (benchmarks/run.py, blob-pull: 8 x 256 MiB from the page cache), granian 2.8's
 # pathsend, which reads 128 KiB per blocking-pool hop, ran at 0.67x the reference
-# registry and streaming at 1.3-1.4x, with less server CPU. Memory stays bounded:
-# the 1 GiB push-and-pull test peaks around 133 MiB for both processes.
+# registry and streaming at 1.3-1.4x, with less server CPU.
 SEND_FILE_MAX = 1024 * 1024
+# But granian buffers a few chunks of a streamed body per connection, 5-7 MiB for a
+# client that stops reading, against well under 1 MiB for pathsend. So only this
+# many pulls per process stream at a time; the rest are sent as files, and a crowd
+# of slow clients cannot take the worker's memory.
+MAX_STREAMED_PULLS = 4
+
+
+class _StreamSlots:
+    """How many pulls this process is streaming. The event loop is one thread, so a
+    plain counter is enough."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.taken = 0
+
+    def take(self) -> bool:
+        if self.taken >= self.limit:
+            return False
+        self.taken += 1
+        return True
+
+    def give_back(self) -> None:
+        self.taken -= 1
+
+
+STREAM_SLOTS = _StreamSlots(MAX_STREAMED_PULLS)
 
 
 class BlobFileResponse(FileResponse):
     # Starlette reads 64 KiB per worker-thread hop; large reads cut the hops 16-fold
     # when the server cannot send the file itself (no pathsend extension).
     chunk_size = 1024 * 1024
+
+
+class BlobStreamResponse(StreamingResponse):
+    """A streamed blob that closes its source and gives back its slot however the
+    response ends. Starlette abandons the body iterator when the client goes away;
+    left to the cycle collector, its open file would outlive the request."""
+
+    def __init__(
+        self, chunks: AsyncIterator[bytes], release: Callable[[], None], **kwargs: Any
+    ) -> None:
+        super().__init__(chunks, **kwargs)
+        self._chunks = chunks
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            try:
+                await self._chunks.aclose()  # type: ignore[attr-defined]
+            finally:
+                self._release()
 
 
 async def _opened(chunks: AsyncIterator[bytes], digest: Digest) -> AsyncIterator[bytes]:
@@ -40,9 +89,12 @@ async def _opened(chunks: AsyncIterator[bytes], digest: Digest) -> AsyncIterator
         first = b""
 
     async def rest() -> AsyncIterator[bytes]:
-        yield first
-        async for chunk in chunks:
-            yield chunk
+        try:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
 
     return rest()
 
@@ -93,8 +145,13 @@ async def get_blob(request: Request) -> Response:
     if request.method == "HEAD":
         headers["Content-Length"] = str(location.size)
         return Response(status_code=200, headers=headers, media_type="application/octet-stream")
-    ranged = "range" in request.headers
-    if location.local_path is not None and (ranged or location.size <= SEND_FILE_MAX):
+    streamed = False
+    if location.local_path is None:
+        streamed = True
+    elif "range" not in request.headers and location.size > SEND_FILE_MAX:
+        streamed = STREAM_SLOTS.take()
+    if not streamed:
+        assert location.local_path is not None
         _range_or_none(request, location.size)
         try:
             stat = os.stat(location.local_path)
@@ -106,12 +163,20 @@ async def get_blob(request: Request) -> Response:
             headers=headers,
             media_type="application/octet-stream",
         )
+    release = STREAM_SLOTS.give_back if location.local_path is not None else _nothing
+    try:
+        chunks = await _opened(reg.blobs.read(location), digest)
+    except BaseException:
+        release()
+        raise
     headers["Content-Length"] = str(location.size)
-    return StreamingResponse(
-        await _opened(reg.blobs.read(location), digest),
-        headers=headers,
-        media_type="application/octet-stream",
+    return BlobStreamResponse(
+        chunks, release, headers=headers, media_type="application/octet-stream"
     )
+
+
+def _nothing() -> None:
+    pass
 
 
 async def delete_blob(request: Request) -> Response:
