@@ -45,6 +45,7 @@ class LiveServer:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     log_level: str = "warning"
+    cwd: Path | None = None
 
     @property
     def host(self) -> str:
@@ -78,6 +79,7 @@ class LiveServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
+            cwd=self.cwd,
         )
         log.close()
         deadline = time.monotonic() + timeout

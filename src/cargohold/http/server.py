@@ -8,7 +8,7 @@ sent with (large ones stream faster through the storage driver: see
 ``http/oci/blobs.py``).
 
 `run` replaces the ``cargohold serve`` process (same pid, so signals and process
-supervisors still reach it) with ``python -m cargohold.http.server``, which
+supervisors still reach it) with ``python -P -m cargohold.http.server``, which
 imports granian and nothing else of ours: that process only supervises the
 workers, and without the CLI, settings and validation libraries it carries about
 17 MiB less. Each worker imports the application itself.
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from cargohold.config import Settings
 
 SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
+SETTINGS_FD_ENV = "CARGOHOLD_SETTINGS_FD"
 MODULE = "cargohold.http.server"  # not __name__: that is "__main__" under -m
 
 
@@ -58,10 +59,37 @@ def app_factory() -> object:
 
 def run(settings: Settings, log_level: str = "info") -> NoReturn:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, SETTINGS_ENV: settings.model_dump_json()}
+    # The settings (which may hold the bootstrap admin's password) cross the exec in
+    # an anonymous in-memory file, not in the environment block that
+    # /proc/<pid>/environ shows to anyone who can read it.
+    env = {k: v for k, v in os.environ.items() if k not in (SETTINGS_ENV, SETTINGS_FD_ENV)}
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("cargohold-settings", 0)  # no CLOEXEC: the exec keeps it
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(settings.model_dump_json().encode())
+        os.lseek(fd, 0, os.SEEK_SET)
+        env[SETTINGS_FD_ENV] = str(fd)
+    else:  # not Linux
+        env[SETTINGS_ENV] = settings.model_dump_json()
+    address = f"{settings.http.host}:{settings.http.port}"
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", MODULE, log_level], env)
+    # -P: the working directory must not shadow our imports. The arguments after
+    # the log level are only there for ps.
+    argv = [sys.executable, "-P", "-m", MODULE, log_level, "serve", address, str(settings.data_dir)]
+    os.execve(sys.executable, argv, env)
+
+
+def _take_settings() -> str:
+    """The settings JSON from the file `run` handed over; kept for the workers in
+    this process's environment, which forked workers inherit but /proc does not show."""
+    fd = os.environ.pop(SETTINGS_FD_ENV, None)
+    if fd is None:
+        return os.environ[SETTINGS_ENV]
+    with os.fdopen(int(fd), "rb") as f:
+        text = f.read().decode()
+    os.environ[SETTINGS_ENV] = text
+    return text
 
 
 def _supervise(log_level: str) -> None:
@@ -73,7 +101,7 @@ def _supervise(log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    http = json.loads(os.environ[SETTINGS_ENV])["http"]
+    http = json.loads(_take_settings())["http"]
     Granian(
         f"{MODULE}:app_factory",
         factory=True,

@@ -1,0 +1,57 @@
+"""What ``cargohold serve`` becomes: a supervisor that imports only granian (it
+execs ``python -P -m cargohold.http.server``) and workers that import the app."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.test_memory import _descendants
+from tests.support import LiveServer
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def shadowed(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server started from a directory holding modules named like its own imports."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    # granian only: the test launches the CLI itself with `python -m`, which puts the
+    # working directory first for the CLI process (the console script does not).
+    for name in ("granian",):
+        (cwd / f"{name}.py").write_text("raise SystemExit('imported from the working directory')\n")
+    server = LiveServer(tmp_path / "data", cwd=cwd, env={"CARGOHOLD_HTTP__WORKERS": "2"})
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_the_working_directory_cannot_shadow_the_servers_imports(shadowed: LiveServer) -> None:
+    r = httpx.get(f"{shadowed.url}/v2/", timeout=10)
+    assert r.status_code == 200
+    assert "imported from the working directory" not in shadowed.log()
+
+
+def test_settings_do_not_sit_in_any_process_environment(shadowed: LiveServer) -> None:
+    """The settings may hold the bootstrap admin's password: /proc/<pid>/environ,
+    readable by the same user and by tools that collect it, must not show them."""
+    assert shadowed.process is not None
+    pids = [shadowed.process.pid, *_descendants(shadowed.process.pid)]
+    assert len(pids) >= 3  # the supervisor and two workers
+    for pid in pids:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        assert b"CARGOHOLD_SETTINGS_JSON" not in environ
+        assert str(shadowed.data_dir).encode() + b'"' not in environ
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert b"cargohold.http.server" in cmdline
+    # The settings did arrive: both workers serve this data folder.
+    assert (shadowed.data_dir / "metadata.db").exists()
+    with httpx.Client(base_url=shadowed.url, timeout=10) as client:
+        for _ in range(4):
+            assert client.get("/v2/_catalog").status_code == 200
+    assert os.path.exists(shadowed.data_dir)
