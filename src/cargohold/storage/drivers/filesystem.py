@@ -130,6 +130,15 @@ class FilesystemWriter:
         self._fd = -1
 
 
+def _still_at(fd: int, full: str) -> bool:
+    try:
+        named = os.stat(full)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
 class FilesystemDriver:
     name = "filesystem"
 
@@ -203,6 +212,12 @@ class FilesystemDriver:
             except BlockingIOError:
                 os.close(fd)
                 raise PathBusy(path) from None
+            # Whoever held the lock may have renamed the file away (an upload
+            # published as a blob) between our open and our lock: this descriptor
+            # is then the published file, and must not be appended to.
+            if not _still_at(fd, full):
+                os.close(fd)
+                raise PathNotFound(path)
         else:
             try:
                 fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

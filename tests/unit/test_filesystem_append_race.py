@@ -1,0 +1,66 @@
+"""An append writer must never get hold of a file that was renamed away (an upload
+published as a blob) between its open and its lock, as can happen when two worker
+processes serve the same upload."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cargohold.storage.driver import PathNotFound
+from cargohold.storage.drivers import filesystem
+from cargohold.storage.drivers.filesystem import FilesystemDriver
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_a_file_published_between_open_and_lock_is_not_appended_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver = FilesystemDriver(tmp_path)
+    await driver.put_content("/uploads/u.data", b"verified blob bytes")
+    real_flock = filesystem.fcntl.flock
+
+    def publish_then_lock(fd: int, operation: int) -> None:
+        # The other worker finishes the upload right after our open().
+        os.rename(tmp_path / "uploads" / "u.data", tmp_path / "blob")
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(filesystem.fcntl, "flock", publish_then_lock)
+    with pytest.raises(PathNotFound):
+        await driver.writer("/uploads/u.data", append=True)
+    assert (tmp_path / "blob").read_bytes() == b"verified blob bytes"
+
+
+async def test_a_file_replaced_between_open_and_lock_is_not_appended_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver = FilesystemDriver(tmp_path)
+    await driver.put_content("/uploads/u.data", b"old")
+    real_flock = filesystem.fcntl.flock
+
+    def replace_then_lock(fd: int, operation: int) -> None:
+        os.rename(tmp_path / "uploads" / "u.data", tmp_path / "elsewhere")
+        (tmp_path / "uploads" / "u.data").write_bytes(b"new")
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(filesystem.fcntl, "flock", replace_then_lock)
+    with pytest.raises(PathNotFound):
+        await driver.writer("/uploads/u.data", append=True)
+
+
+async def test_an_untouched_file_still_opens_for_append(tmp_path: Path) -> None:
+    driver = FilesystemDriver(tmp_path)
+    await driver.put_content("/uploads/u.data", b"abc")
+    writer = await driver.writer("/uploads/u.data", append=True)
+    try:
+        assert writer.size == 3
+    finally:
+        await writer.close()
