@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -57,16 +57,17 @@ class BlobFileResponse(FileResponse):
 
 
 class BlobStreamResponse(StreamingResponse):
-    """A streamed blob that closes its source and gives back its slot however the
-    response ends. Starlette abandons the body iterator when the client goes away;
-    left to the cycle collector, its open file would outlive the request."""
+    """A streamed blob that closes its source, and gives back its slot if it holds
+    one, however the response ends. Starlette abandons the body iterator when the
+    client goes away; left to the cycle collector, its open file would outlive the
+    request."""
 
     def __init__(
-        self, chunks: AsyncIterator[bytes], release: Callable[[], None], **kwargs: Any
+        self, chunks: AsyncIterator[bytes], slot: _StreamSlots | None, **kwargs: Any
     ) -> None:
         super().__init__(chunks, **kwargs)
         self._chunks = chunks
-        self._release = release
+        self._slot = slot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -75,7 +76,8 @@ class BlobStreamResponse(StreamingResponse):
             try:
                 await self._chunks.aclose()  # type: ignore[attr-defined]
             finally:
-                self._release()
+                if self._slot is not None:
+                    self._slot.give_back()
 
 
 async def _opened(chunks: AsyncIterator[bytes], digest: Digest) -> AsyncIterator[bytes]:
@@ -145,38 +147,33 @@ async def get_blob(request: Request) -> Response:
     if request.method == "HEAD":
         headers["Content-Length"] = str(location.size)
         return Response(status_code=200, headers=headers, media_type="application/octet-stream")
-    streamed = False
-    if location.local_path is None:
-        streamed = True
-    elif "range" not in request.headers and location.size > SEND_FILE_MAX:
-        streamed = STREAM_SLOTS.take()
-    if not streamed:
-        assert location.local_path is not None
-        _range_or_none(request, location.size)
-        try:
-            stat = os.stat(location.local_path)
-        except FileNotFoundError:  # removed since locate(): gone, not half-sent
-            raise BlobUnknown(detail={"digest": str(digest)}) from None
-        return BlobFileResponse(
-            location.local_path,
-            stat_result=stat,
-            headers=headers,
-            media_type="application/octet-stream",
-        )
-    release = STREAM_SLOTS.give_back if location.local_path is not None else _nothing
+    slot = None
+    if location.local_path is not None:
+        if "range" in request.headers or location.size <= SEND_FILE_MAX or not STREAM_SLOTS.take():
+            return _file_response(request, location.local_path, location.size, digest, headers)
+        slot = STREAM_SLOTS
     try:
         chunks = await _opened(reg.blobs.read(location), digest)
     except BaseException:
-        release()
+        if slot is not None:
+            slot.give_back()
         raise
     headers["Content-Length"] = str(location.size)
-    return BlobStreamResponse(
-        chunks, release, headers=headers, media_type="application/octet-stream"
+    return BlobStreamResponse(chunks, slot, headers=headers, media_type="application/octet-stream")
+
+
+def _file_response(
+    request: Request, path: str, size: int, digest: Digest, headers: dict[str, str]
+) -> Response:
+    """Small blobs and ranges: Starlette's file response (pathsend for whole files)."""
+    _range_or_none(request, size)
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:  # removed since locate(): gone, not half-sent
+        raise BlobUnknown(detail={"digest": str(digest)}) from None
+    return BlobFileResponse(
+        path, stat_result=stat, headers=headers, media_type="application/octet-stream"
     )
-
-
-def _nothing() -> None:
-    pass
 
 
 async def delete_blob(request: Request) -> Response:
