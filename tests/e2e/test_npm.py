@@ -29,6 +29,7 @@ import pytest
 
 from tests.e2e.accounts import ADMIN, AuthRegistry, start_registry
 from tests.e2e.packages import npm, npm_couch_login, npm_login, npm_project, npmrc_auth_key
+from tests.npm_documents import publish_body
 
 pytestmark = pytest.mark.e2e
 
@@ -576,34 +577,9 @@ def make_tarball(name: str, version: str, content: bytes) -> bytes:
 
 def publish_document(name: str, version: str, content: bytes) -> dict[str, Any]:
     """What ``npm publish`` PUTs (libnpmpublish's shape), with correct checksums."""
-    data = make_tarball(name, version, content)
-    filename = f"{bare(name)}-{version}.tgz"
-    return {
-        "_id": name,
-        "name": name,
-        "description": "hand-made",
-        "dist-tags": {"latest": version},
-        "versions": {
-            version: {
-                "name": name,
-                "version": version,
-                "_id": f"{name}@{version}",
-                "dist": {
-                    "integrity": sri(data),
-                    "shasum": hashlib.sha1(data).hexdigest(),
-                    "tarball": f"http://elsewhere/{name}/-/{filename}",
-                },
-            }
-        },
-        "access": None,
-        "_attachments": {
-            filename: {
-                "content_type": "application/octet-stream",
-                "data": base64.b64encode(data).decode(),
-                "length": len(data),
-            }
-        },
-    }
+    return publish_body(
+        name, version, make_tarball(name, version, content), description="hand-made"
+    )
 
 
 def test_bad_publish_documents_are_refused(publisher: Publisher, public_url: str) -> None:

@@ -116,3 +116,15 @@ async def admin_client(
             yield client, registry
     finally:
         await registry.close()
+
+
+async def create_package_repository(
+    client: httpx.AsyncClient, name: str, fmt: str, **extra: Any
+) -> dict[str, Any]:
+    """A hosted package repository through the API, as its caller; its document."""
+    r = await client.post(
+        "/api/v1/package-repositories", json={"name": name, "format": fmt, **extra}
+    )
+    assert r.status_code == 201, r.text
+    doc: dict[str, Any] = r.json()
+    return doc

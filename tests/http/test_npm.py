@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.http.helpers import admin_client, basic, bearer
+from tests.http.helpers import admin_client, basic, bearer, create_package_repository
+from tests.npm_documents import publish_body
 
 pytestmark = pytest.mark.anyio
 
@@ -35,37 +36,7 @@ def tarball(name: str, version: str) -> bytes:
 
 def publish_doc(name: str, version: str, tag: str = "latest", **fields: Any) -> dict[str, Any]:
     """What `npm publish` PUTs (libnpmpublish's shape)."""
-    data = tarball(name, version)
-    bare = name.split("/")[-1]
-    filename = f"{bare}-{version}.tgz"
-    integrity = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
-    manifest = {
-        "name": name,
-        "version": version,
-        "description": fields.pop("description", "a test package"),
-        "_id": f"{name}@{version}",
-        "dist": {
-            "integrity": integrity,
-            "shasum": hashlib.sha1(data).hexdigest(),
-            "tarball": f"http://elsewhere/{name}/-/{filename}",
-        },
-        **fields,
-    }
-    return {
-        "_id": name,
-        "name": name,
-        "description": manifest["description"],
-        "dist-tags": {tag: version},
-        "versions": {version: manifest},
-        "access": None,
-        "_attachments": {
-            filename: {
-                "content_type": "application/octet-stream",
-                "data": base64.b64encode(data).decode(),
-                "length": len(data),
-            }
-        },
-    }
+    return publish_body(name, version, tarball(name, version), tag, **fields)
 
 
 def url_name(name: str) -> str:
@@ -73,10 +44,7 @@ def url_name(name: str) -> str:
 
 
 async def make_repo(client: httpx.AsyncClient, **extra: Any) -> None:
-    r = await client.post(
-        "/api/v1/package-repositories", json={"name": "npm-hosted", "format": "npm", **extra}
-    )
-    assert r.status_code == 201, r.text
+    await create_package_repository(client, "npm-hosted", "npm", **extra)
 
 
 @pytest.mark.parametrize("name", ["left-pad", "@team/left-pad"])

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.http.helpers import admin_client, basic, bearer
+from tests.http.helpers import admin_client, basic, bearer, create_package_repository
 
 pytestmark = pytest.mark.anyio
 
@@ -109,18 +109,8 @@ async def test_org_roles_robots_and_scoped_tokens(tmp_path: Path) -> None:
 async def test_package_files_count_toward_the_namespace_quota(tmp_path: Path) -> None:
     async with admin_client(tmp_path) as (client, registry):
         await registry.accounts.create_user(None, "team", "team-password")
-        await ok(
-            await client.post(
-                f"{API}/package-repositories",
-                json={"name": "pypi", "format": "pypi", "namespace": "team"},
-            )
-        )
-        await ok(
-            await client.post(
-                f"{API}/package-repositories",
-                json={"name": "maven", "format": "maven", "namespace": "team"},
-            )
-        )
+        await create_package_repository(client, "pypi", "pypi", namespace="team")
+        await create_package_repository(client, "maven", "maven", namespace="team")
         await ok(await client.put(f"{API}/namespaces/team/quota", json={"quota_bytes": 5000}), 200)
         await ok(await client.put(f"/repository/maven/{JAR}", content=b"a" * 3000))
         usage = await ok(await client.get(f"{API}/namespaces/team/usage"), 200)
@@ -142,11 +132,8 @@ async def test_a_redeploy_costs_only_what_it_adds(tmp_path: Path) -> None:
 
     async with admin_client(tmp_path) as (client, registry):
         await registry.accounts.create_user(None, "team", "team-password")
-        await ok(
-            await client.post(
-                f"{API}/package-repositories",
-                json={"name": "py", "format": "pypi", "namespace": "team", "write_policy": "allow"},
-            )
+        await create_package_repository(
+            client, "py", "pypi", namespace="team", write_policy="allow"
         )
         await ok(await client.put(f"{API}/namespaces/team/quota", json={"quota_bytes": 5000}), 200)
         for content in (b"a" * 4000, b"b" * 4100):  # the second replaces the first

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from cargohold.http.packages import pypi as pypi_handlers
-from tests.http.helpers import admin_client, basic
+from tests.http.helpers import admin_client, basic, create_package_repository
 
 pytestmark = pytest.mark.anyio
 
@@ -54,11 +54,8 @@ def form(
 
 
 async def make_repo(client: httpx.AsyncClient, name: str = "pypi-hosted", **extra: Any) -> None:
-    r = await client.post(
-        "/api/v1/package-repositories", json={"name": name, "format": "pypi", **extra}
-    )
-    assert r.status_code == 201, r.text
-    assert r.json()["url"].endswith(f"/repository/{name}/")
+    doc = await create_package_repository(client, name, "pypi", **extra)
+    assert doc["url"].endswith(f"/repository/{name}/")
 
 
 async def upload(client: httpx.AsyncClient, repo: str, name: str, version: str, **extra: str):  # type: ignore[no-untyped-def]

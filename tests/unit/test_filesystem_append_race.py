@@ -21,39 +21,26 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-async def test_a_file_published_between_open_and_lock_is_not_appended_to(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("then", ["published", "replaced"])
+async def test_a_file_moved_between_open_and_lock_is_not_appended_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, then: str
 ) -> None:
     driver = FilesystemDriver(tmp_path)
     await driver.put_content("/uploads/u.data", b"verified blob bytes")
     real_flock = filesystem.fcntl.flock
 
-    def publish_then_lock(fd: int, operation: int) -> None:
-        # The other worker finishes the upload right after our open().
+    def move_then_lock(fd: int, operation: int) -> None:
+        # The other worker finishes the upload right after our open(); a new file
+        # may even take the old name.
         os.rename(tmp_path / "uploads" / "u.data", tmp_path / "blob")
+        if then == "replaced":
+            (tmp_path / "uploads" / "u.data").write_bytes(b"new")
         real_flock(fd, operation)
 
-    monkeypatch.setattr(filesystem.fcntl, "flock", publish_then_lock)
+    monkeypatch.setattr(filesystem.fcntl, "flock", move_then_lock)
     with pytest.raises(PathNotFound):
         await driver.writer("/uploads/u.data", append=True)
     assert (tmp_path / "blob").read_bytes() == b"verified blob bytes"
-
-
-async def test_a_file_replaced_between_open_and_lock_is_not_appended_to(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    driver = FilesystemDriver(tmp_path)
-    await driver.put_content("/uploads/u.data", b"old")
-    real_flock = filesystem.fcntl.flock
-
-    def replace_then_lock(fd: int, operation: int) -> None:
-        os.rename(tmp_path / "uploads" / "u.data", tmp_path / "elsewhere")
-        (tmp_path / "uploads" / "u.data").write_bytes(b"new")
-        real_flock(fd, operation)
-
-    monkeypatch.setattr(filesystem.fcntl, "flock", replace_then_lock)
-    with pytest.raises(PathNotFound):
-        await driver.writer("/uploads/u.data", append=True)
 
 
 async def test_an_untouched_file_still_opens_for_append(tmp_path: Path) -> None:
