@@ -44,6 +44,7 @@ from tests.e2e.packages import (
     mvn,
     require_client,
 )
+from tests.e2e.test_durability import held_open
 
 pytestmark = pytest.mark.e2e
 
@@ -725,8 +726,14 @@ def test_files_over_the_size_limit_are_refused_and_not_stored(tmp_path: Path) ->
             refused = curl_upload(
                 url + maven_path(GROUP, "big", version), *ADMIN, file, chunked=chunked
             )
-            assert refused.returncode == 22, said(refused)
-            assert curl_status(refused) in (400, 413), said(refused)
+            if chunked and refused.returncode == 55:
+                # A chunked body has no size to refuse up front: the answer comes
+                # once the limit is passed, and curl, still sending, may see the
+                # connection close before it reads it ("Send failure").
+                assert "Send failure" in refused.stderr, said(refused)
+            else:
+                assert refused.returncode == 22, said(refused)
+                assert curl_status(refused) in (400, 413), said(refused)
             status, body = curl("-u", ":".join(ADMIN), url + maven_path(GROUP, "big", version))
             assert status == 404, body
         status, body = curl(
@@ -769,19 +776,6 @@ class Stream:
             sha256.update(piece)
             sha1_.update(piece)
         return sha256.hexdigest(), sha1_.hexdigest()
-
-
-def held_open(
-    pieces: Iterator[bytes], hold_after: int, release: threading.Event
-) -> Iterator[bytes]:
-    """Yield ``pieces``; after ``hold_after`` bytes wait (bounded) for ``release``, so the
-    request is still in flight when the server is killed, however fast it reads."""
-    sent = 0
-    for piece in pieces:
-        yield piece
-        sent += len(piece)
-        if sent >= hold_after and not release.is_set():
-            release.wait(30)
 
 
 @pytest.mark.slow

@@ -4,13 +4,14 @@ server-computed checksums and maven-metadata.xml, browsing, and refusals."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.http.helpers import admin_client, basic
+from tests.http.helpers import admin_client, basic, create_package_repository
 
 pytestmark = pytest.mark.anyio
 
@@ -19,10 +20,7 @@ JAR_PATH = "com/example/lib/1.0/lib-1.0.jar"
 
 
 async def make_repo(client: httpx.AsyncClient, name: str = "maven-releases", **extra: Any) -> None:
-    r = await client.post(
-        "/api/v1/package-repositories", json={"name": name, "format": "maven", **extra}
-    )
-    assert r.status_code == 201, r.text
+    await create_package_repository(client, name, "maven", **extra)
 
 
 async def test_put_get_checksums_metadata_and_listing(tmp_path: Path) -> None:
@@ -206,3 +204,27 @@ async def test_identical_racing_uploads_both_succeed(tmp_path: Path) -> None:
             client.put(f"{BASE}/com/example/lib/2.0/lib-2.0.jar", content=b"b"),
         )
         assert sorted(r.status_code for r in different) == [201, 403]
+
+
+async def test_a_declared_size_over_the_limit_is_refused_before_the_body(
+    tmp_path: Path,
+) -> None:
+    """A client that says how much it will send hears at once that it is too much,
+    without the body being read (so ``Expect: 100-continue`` spares the upload)."""
+    limit = 1000
+    async with admin_client(tmp_path, packages={"max_file_bytes": limit}) as (client, _):
+        await make_repo(client)
+        read: list[bytes] = []
+
+        async def body() -> AsyncIterator[bytes]:
+            for _ in range(4):
+                read.append(b"x" * 500)
+                yield b"x" * 500
+
+        r = await client.put(
+            f"{BASE}/{JAR_PATH}", content=body(), headers={"Content-Length": "2000"}
+        )
+        assert r.status_code in (400, 413), r.text
+        assert f"larger than the {limit}-byte limit" in r.text
+        assert read == []
+        assert (await client.get(f"{BASE}/{JAR_PATH}")).status_code == 404

@@ -63,16 +63,27 @@ class _Hashers:
 Check = Callable[[Staged], Awaitable[None]]
 
 
+def _too_large(limit: int) -> SizeInvalid:
+    return SizeInvalid(f"the file is larger than the {limit}-byte limit")
+
+
 class FileStore:
     def __init__(self, driver: StorageDriver, chunk_bytes: int) -> None:
         self.driver = driver
         self.chunk_bytes = chunk_bytes
 
     async def receive(
-        self, body: AsyncIterator[bytes], limit: int, check: Check | None = None
+        self,
+        body: AsyncIterator[bytes],
+        limit: int,
+        check: Check | None = None,
+        declared: int | None = None,
     ) -> StoredFile:
         """Stream ``body`` in and publish it once ``check`` (which raises to refuse)
-        has passed; refused or failed, nothing stays."""
+        has passed; refused or failed, nothing stays. A ``declared`` size over the
+        limit is refused before any byte is read, so the client is told at once."""
+        if declared is not None and declared > limit:
+            raise _too_large(limit)
         upload_id = uuid.uuid4().hex
         path = layout.path_for(layout.UploadData(upload_id))
         writer = await self.driver.writer(path)
@@ -82,7 +93,7 @@ class FileStore:
             try:
                 size = await pump(body, writer, hashers, self.chunk_bytes, limit)
             except SizeInvalid:
-                raise SizeInvalid(f"the file is larger than the {limit}-byte limit") from None
+                raise _too_large(limit) from None
             stored = hashers.result(size)
             if check is not None:
                 await check(Staged(upload_id, path, stored))

@@ -179,8 +179,14 @@ class MavenRepository(FormatService):
     # -- writes -----------------------------------------------------------------------
 
     async def put(
-        self, principal: Principal, name: str, path: str, body: AsyncIterator[bytes]
+        self,
+        principal: Principal,
+        name: str,
+        path: str,
+        body: AsyncIterator[bytes],
+        declared: int | None = None,
     ) -> None:
+        """Store a file; ``declared`` is the size the client announced, if any."""
         repo = await self.repositories.writable(principal, name, "push")
         parsed = fmt.parse_path(path)
         if parsed.kind == "checksum":
@@ -188,7 +194,7 @@ class MavenRepository(FormatService):
         elif parsed.kind == "metadata":
             await self._put_metadata(repo, parsed, body)
         else:
-            await self._put_artifact(repo, parsed, body)
+            await self._put_artifact(repo, parsed, body, declared)
 
     async def _put_checksum(
         self, repo: PackageRepositoryRecord, parsed: fmt.MavenPath, body: AsyncIterator[bytes]
@@ -256,7 +262,11 @@ class MavenRepository(FormatService):
         )
 
     async def _put_artifact(
-        self, repo: PackageRepositoryRecord, parsed: fmt.MavenPath, body: AsyncIterator[bytes]
+        self,
+        repo: PackageRepositoryRecord,
+        parsed: fmt.MavenPath,
+        body: AsyncIterator[bytes],
+        declared: int | None,
     ) -> None:
         assert parsed.version is not None
         if repo.version_policy == "release" and parsed.snapshot:
@@ -275,7 +285,7 @@ class MavenRepository(FormatService):
                 raise Denied(f"repository {repo.name} does not allow updating {parsed.path}")
             await self.admit(repo, staged.file.size, existing)
 
-        stored = await self.files.receive(body, self.max_file_bytes, check)
+        stored = await self.files.receive(body, self.max_file_bytes, check, declared)
         asset = AssetRecord(
             repository=repo.name,
             path=parsed.path,

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from cargohold.core.access import Principal
 from cargohold.errors import Unsupported
+from cargohold.http.context import content_length
 from cargohold.http.packages.common import packages, render
 
 
@@ -16,7 +17,7 @@ async def handle(request: Request, caller: Principal, repository: str, path: str
     if method in ("GET", "HEAD"):
         return render(request, repository, await maven.get(caller, repository, path))
     if method == "PUT":
-        await maven.put(caller, repository, path, request.stream())
+        await maven.put(caller, repository, path, request.stream(), content_length(request))
         return Response(status_code=201, headers={"Content-Length": "0"})
     if method == "DELETE":
         await maven.delete(caller, repository, path)
