@@ -20,6 +20,7 @@ pytestmark = pytest.mark.anyio
 CONFIG, LAYER, SHARED = ("sha256:" + c * 64 for c in "abc")
 M1, M2, INDEX = ("sha256:" + c * 64 for c in "123")
 FUTURE = datetime.now(UTC) + timedelta(days=1)
+MANIFEST_BYTES = b'{"schemaVersion": 2}\x00\xff'  # the bin must keep any bytes
 
 
 @dataclass
@@ -40,7 +41,9 @@ async def image(s: Stores, repo: str, digest: str, tag: str | None, *blobs: str)
     for b in blobs:
         await s.base.link_blob(repo, b, 10)
     record = ManifestRecord(repository=repo, digest=digest, media_type="m/t", size=100)
-    await s.base.put_manifest(record, ManifestReferences(frozenset(blobs)), tag)
+    await s.base.put_manifest(
+        record, ManifestReferences(frozenset(blobs)), tag, content=MANIFEST_BYTES
+    )
 
 
 async def test_list_images_skips_children_and_referrers(stores: Stores) -> None:
@@ -75,6 +78,7 @@ async def test_trash_restore_and_purge(stores: Stores) -> None:
     back = await stores.base.resolve_tag("team/app", "v1")
     assert back is not None and back.digest == M1
     assert await stores.gov.restore(entry.id) is None
+    assert await stores.base.manifest_content("team/app", M1) == MANIFEST_BYTES
 
     tag_entry = await stores.gov.trash_tag("team/app", "v1", by="bob", reason="deleted")
     assert tag_entry is not None and tag_entry.kind == "tag"

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.store import ManifestRecord, ManifestReferences, PullEvent
@@ -64,6 +65,55 @@ async def test_manifests_and_references(store: SqlMetadataStore) -> None:
 
     await store.put_manifest(_record("team/app", D2), ManifestReferences(), "v1")
     assert (await store.resolve_tag("team/app", "v1")).digest == D2  # type: ignore[union-attr]
+
+
+async def test_manifest_bytes_are_kept_with_the_row(store: SqlMetadataStore) -> None:
+    body = b'{"schemaVersion":2}' + bytes(range(256))  # any bytes, NUL included
+    await store.put_manifest(_record("team/app", D1), ManifestReferences(), "v1", content=body)
+    assert await store.manifest_content("team/app", D1) == body
+    assert await store.manifest_content("team/other", D1) is None
+    assert await store.manifest_content("team/app", D2) is None
+    # A row stored without its bytes (they are in storage) has none, until a push
+    # of the same manifest brings them; bytes already kept are not rewritten.
+    await store.put_manifest(_record("team/app", D2), ManifestReferences(), None)
+    assert await store.manifest_content("team/app", D2) is None
+    await store.put_manifest(_record("team/app", D2), ManifestReferences(), "v2", content=b"two")
+    assert await store.manifest_content("team/app", D2) == b"two"
+    await store.put_manifest(_record("team/app", D2), ManifestReferences(), None, content=b"x")
+    assert await store.manifest_content("team/app", D2) == b"two"
+    assert await store.delete_manifest("team/app", D1)
+    assert await store.manifest_content("team/app", D1) is None
+
+
+async def test_a_database_from_before_manifest_bytes_gains_the_column(
+    database_url: str,
+) -> None:
+    old = SqlMetadataStore(database_url)
+    await old.create_schema()
+    await old.link_blob("team/app", B1, 5)  # creates the repository
+    with old.engine.begin() as conn:
+        # The schema as releases before the column made it, with one manifest.
+        conn.exec_driver_sql("ALTER TABLE manifests DROP COLUMN content")
+        conn.execute(
+            text(
+                "INSERT INTO manifests (repository_id, digest, media_type, size, pushed_at,"
+                " pull_count) SELECT id, :digest, 'm/t', 10, :at, 0 FROM repositories"
+            ),
+            {"digest": D1, "at": datetime.now(UTC)},
+        )
+    await old.close()
+
+    store = SqlMetadataStore(database_url)
+    try:
+        await store.create_schema()
+        await store.create_schema()  # idempotent, as every worker runs it at start
+        got = await store.get_manifest("team/app", D1)
+        assert got is not None and got.size == 10
+        assert await store.manifest_content("team/app", D1) is None
+        await store.put_manifest(_record("team/app", D1), ManifestReferences(), "v1", content=b"m")
+        assert await store.manifest_content("team/app", D1) == b"m"
+    finally:
+        await store.close()
 
 
 async def test_delete_manifest_removes_its_tags(store: SqlMetadataStore) -> None:

@@ -88,10 +88,12 @@ async def test_unreferenced_blobs_go_and_referenced_stay(world: Any) -> None:
     before = blob_files(root)
     report = await reg.gc.run(grace=NOW)
     assert blob_files(root) == before - set(report.deleted)
-    # b's manifest and config, and the layer only b used, are gone; the shared
-    # layer stays for team/a.
-    expected = {gone["digest"], *(gone["blobs"] - kept["blobs"])}
+    # b's config and the layer only b used are gone; the shared layer stays for
+    # team/a. b's manifest bytes lived in its row, so they left with the bin entry
+    # and were never a file to collect.
+    expected = gone["blobs"] - kept["blobs"]
     assert set(report.deleted) == expected
+    assert gone["digest"] not in before
     assert dry.blobs_deleted == report.blobs_deleted == len(expected)
     assert report.bytes_freed > 0
     assert report.links_removed == 3  # team/b's links to its config and two layers

@@ -6,7 +6,12 @@ import json
 import httpx
 import pytest
 
+from cargohold.config import Settings
 from cargohold.core.registry import Registry
+from cargohold.http.app import create_app
+from cargohold.services import build_registry
+from cargohold.storage import layout
+from cargohold.types import Digest
 from tests.http.helpers import (
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -325,3 +330,58 @@ async def test_over_long_artifact_type_is_invalid(client: httpx.AsyncClient) -> 
         )
         assert r.status_code == 400
         assert error_codes(r) == ["MANIFEST_INVALID"]
+
+
+async def _get_from_a_fresh_process(settings: Settings, reference: str) -> httpx.Response:
+    """GET through a new registry on the same data: no manifest cached in memory."""
+    reg = build_registry(settings)
+    await reg.open()
+    try:
+        transport = httpx.ASGITransport(app=create_app(settings, reg))
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as c:
+            return await c.get(
+                f"/v2/team/app/manifests/{reference}", headers={"Accept": OCI_MANIFEST}
+            )
+    finally:
+        await reg.close()
+
+
+async def test_manifest_bytes_live_in_the_database(
+    client: httpx.AsyncClient, registry: Registry, settings: Settings
+) -> None:
+    digest, manifest = await push_image(client, "team/app", "v1")
+    # No file in storage for the manifest: its bytes were committed with its row.
+    stored = [
+        layout.blob_digest(info.path)
+        async for info in registry.driver.walk(layout.path_for(layout.BlobsRoot()))
+    ]
+    assert len(stored) == 2  # the config and the layer
+    assert Digest.parse(digest) not in stored
+    assert await registry.store.manifest_content("team/app", digest) == manifest
+    r = await _get_from_a_fresh_process(settings, "v1")
+    assert r.status_code == 200
+    assert r.content == manifest
+
+
+async def test_a_manifest_stored_as_a_file_by_an_older_release_is_served(
+    client: httpx.AsyncClient, registry: Registry, settings: Settings
+) -> None:
+    digest, manifest = await push_image(client, "team/app", "v1")
+    # What an older release left: the row without bytes, the bytes as a blob file.
+    with registry.store.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.exec_driver_sql("UPDATE manifests SET content = NULL")
+    path = layout.path_for(layout.BlobData(Digest.parse(digest)))
+    await registry.driver.put_content(path, manifest)
+    r = await _get_from_a_fresh_process(settings, digest)
+    assert r.status_code == 200
+    assert r.content == manifest
+    # Pushed again, the bytes move into the row and the file is no longer needed.
+    assert (
+        await client.put(
+            "/v2/team/app/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST}
+        )
+    ).status_code == 201
+    await registry.driver.delete(path)
+    r = await _get_from_a_fresh_process(settings, "v1")
+    assert r.status_code == 200
+    assert r.content == manifest

@@ -1,7 +1,8 @@
 """Manifests: accept, serve and delete image manifests and indexes by tag or digest.
 
-Manifest bytes are stored content-addressed beside the blobs; what they mean
-(media type, subject, references, tags) is recorded in the metadata store. A
+Manifest bytes are kept in the metadata store with what they mean (media type,
+subject, references, tags), committed in one transaction; manifests stored by
+older releases have their bytes in storage, content-addressed beside the blobs. A
 manifest is accepted only when every blob and child manifest it names is already
 in its repository, so a pull of anything we accepted can always complete.
 """
@@ -116,10 +117,6 @@ class Manifests:
             )
         if self._rules is not None:  # a namespace quota counts manifests too
             await self._rules.admit(repository, str(digest), len(data))
-        # Written even when present: a fresh file tells garbage collection, which
-        # may be about to remove an unreferenced old copy, that it is wanted.
-        await self._driver.put_content(layout.path_for(layout.BlobData(digest)), data)
-        self._cache.put(str(digest), data)
         record = ManifestRecord(
             repository=repository,
             digest=str(digest),
@@ -129,7 +126,11 @@ class Manifests:
             subject=parsed.subject.digest if parsed.subject else None,
             annotations=parsed.annotations,
         )
-        await self._store.put_manifest(record, refs, reference.tag, tag_fixed=write.fixed)
+        # The bytes are committed with the row: one durable write for the push.
+        await self._store.put_manifest(
+            record, refs, reference.tag, tag_fixed=write.fixed, content=data
+        )
+        self._cache.put(str(digest), data)
         return PushedManifest(digest, record.subject, write.warnings)
 
     async def resolve(self, repository: str, reference: Reference) -> ManifestRecord:
@@ -146,12 +147,15 @@ class Manifests:
     async def content(self, record: ManifestRecord) -> bytes:
         data = self._cache.get(record.digest)
         if data is None:
+            data = await self._store.manifest_content(record.repository, record.digest)
+        if data is None:
+            # Stored by a release that kept manifest bytes only in storage.
             path = layout.path_for(layout.BlobData(Digest.parse(record.digest)))
             try:
                 data = await self._driver.get_content(path)
             except PathNotFound:
                 raise ManifestUnknown(detail={"digest": record.digest}) from None
-            self._cache.put(record.digest, data)
+        self._cache.put(record.digest, data)
         return data
 
     async def delete(self, repository: str, reference: Reference, by: str = "") -> None:

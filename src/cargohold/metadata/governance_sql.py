@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -150,6 +151,8 @@ class SqlGovernanceStore(SqlStorePart):
                 "last_pulled_at": _iso(row.last_pulled_at),
                 "pull_count": row.pull_count,
             }
+            if row.content is not None:  # the bytes go to the bin with the row
+                manifest["content"] = base64.b64encode(bytes(row.content)).decode()
             entry_id = self._insert_trash(
                 conn, repository, "manifest", digest, tag_names, manifest, refs, by, reason
             )
@@ -314,6 +317,7 @@ class SqlGovernanceStore(SqlStorePart):
                 pushed_at=datetime.fromisoformat(str(pushed)) if pushed else _now(),
                 last_pulled_at=datetime.fromisoformat(str(pulled)) if pulled else None,
                 pull_count=doc.get("pull_count") or 0,
+                content=base64.b64decode(str(doc["content"])) if doc.get("content") else None,
             )
             .returning(t.manifests.c.id)
         ).scalar_one()

@@ -21,6 +21,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     select,
     update,
 )
@@ -114,7 +115,20 @@ _INSERT_MANIFEST = _Query(
         annotations=bindparam("annotations"),
         pushed_at=bindparam("at"),
         pull_count=0,
+        content=bindparam("content"),
     )
+)
+# A manifest stored before its bytes were kept in the database gets them when
+# pushed again.
+_FILL_CONTENT = _Query(
+    update(t.manifests)
+    .where(t.manifests.c.id == bindparam("manifest_id"), t.manifests.c.content.is_(None))
+    .values(content=bindparam("content"))
+)
+_MANIFEST_CONTENT = _Query(
+    select(t.manifests.c.content)
+    .join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
+    .where(t.repositories.c.name == bindparam("repo"), t.manifests.c.digest == bindparam("digest"))
 )
 _INSERT_REF = _Query(
     t.manifest_references.insert().values(
@@ -140,6 +154,20 @@ _MOVE_TAG = _Query(
     .where(t.tags.c.repository_id == bindparam("repo_id"), t.tags.c.name == bindparam("tag"))
     .values(manifest_id=bindparam("manifest_id"), pushed_at=bindparam("at"))
 )
+
+
+# Columns added to existing tables since their first release. ``create_all`` makes
+# missing tables only, so a database made by an older release gains these here;
+# each is nullable, so adding it rewrites nothing.
+_ADDED_COLUMNS = ((t.manifests, t.manifests.c.content),)
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    for table, column in _ADDED_COLUMNS:
+        present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+        if column.name not in present:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
 
 
 def _later(column: Any, at: datetime) -> Any:
@@ -185,6 +213,7 @@ class SqlMetadataStore(SqlEngine):
             if self.dialect == "postgresql":
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7305411)")
             t.metadata.create_all(conn)
+            _add_missing_columns(conn)
 
         await self._run(self._write, create)
 
@@ -414,6 +443,7 @@ class SqlMetadataStore(SqlEngine):
         tag: str | None,
         *,
         tag_fixed: bool = False,
+        content: bytes | None = None,
     ) -> None:
         def q(cursor: Any) -> None:
             now = self._ts(_now())
@@ -432,6 +462,7 @@ class SqlMetadataStore(SqlEngine):
                     subject=record.subject,
                     annotations=json.dumps(record.annotations) if record.annotations else None,
                     at=now,
+                    content=content,
                 )
                 row = self._exec(
                     cursor, _MANIFEST_ID, repo_id=repo_id, digest=record.digest
@@ -444,6 +475,8 @@ class SqlMetadataStore(SqlEngine):
                         )
             else:
                 manifest_id = int(row[0])
+                if content is not None:
+                    self._exec(cursor, _FILL_CONTENT, manifest_id=manifest_id, content=content)
             if tag is None:
                 return
             current = self._exec(cursor, _TAG_TARGET, repo_id=repo_id, tag=tag).fetchone()
@@ -505,6 +538,10 @@ class SqlMetadataStore(SqlEngine):
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
         row = await self._fetchone(_MANIFEST_BY_DIGEST, repo=repository, digest=digest)
         return None if row is None else self._record(repository, row)
+
+    async def manifest_content(self, repository: str, digest: str) -> bytes | None:
+        row = await self._fetchone(_MANIFEST_CONTENT, repo=repository, digest=digest)
+        return None if row is None or row[0] is None else bytes(row[0])
 
     async def resolve_tag(self, repository: str, tag: str) -> ManifestRecord | None:
         row = await self._fetchone(_MANIFEST_BY_TAG, repo=repository, tag=tag)

@@ -118,11 +118,17 @@ class MetadataStore(Protocol):
         tag: str | None,
         *,
         tag_fixed: bool = False,
+        content: bytes | None = None,
     ) -> None:
         """Store the manifest (idempotent by digest) and point ``tag`` at it. With
         ``tag_fixed``, a tag already on another manifest raises `TagImmutable` and
         nothing is stored (checked in the same transaction, so racing pushes cannot
-        both move it)."""
+        both move it). ``content`` (the manifest's bytes) is kept with the row and
+        committed with it; a row stored without it has its bytes in storage."""
+        ...
+
+    async def manifest_content(self, repository: str, digest: str) -> bytes | None:
+        """The bytes kept with the manifest's row; None if unknown or kept in storage."""
         ...
 
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None: ...

@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -67,6 +68,10 @@ manifests = Table(
     Column("pushed_at", DateTime(timezone=True), nullable=False),
     Column("last_pulled_at", DateTime(timezone=True)),
     Column("pull_count", BigInteger, nullable=False, default=0),
+    # The manifest's bytes, committed with the row: one durable write per push
+    # instead of a file, its fsyncs and a rename. NULL for manifests stored by
+    # releases that kept them only as content-addressed files in storage.
+    Column("content", LargeBinary),
     UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),
     Index("ix_manifests_subject", "repository_id", "subject_digest"),
     Index("ix_manifests_digest", "digest"),
