@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cargohold.packages import files
 from tests.http.helpers import admin_client, basic, create_package_repository
 
 pytestmark = pytest.mark.anyio
@@ -204,6 +205,40 @@ async def test_identical_racing_uploads_both_succeed(tmp_path: Path) -> None:
             client.put(f"{BASE}/com/example/lib/2.0/lib-2.0.jar", content=b"b"),
         )
         assert sorted(r.status_code for r in different) == [201, 403]
+
+
+async def test_a_chunked_upload_over_the_limit_is_read_to_its_end_then_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no size declared, the limit is found mid-body; the client, still
+    sending, reads the refusal only once its send is done, so the rest of the body
+    is read (and dropped) before the answer, up to a bound."""
+    limit = 1000
+    async with admin_client(tmp_path, packages={"max_file_bytes": limit}) as (client, _):
+        await make_repo(client)
+        sent: list[int] = []
+
+        def body(chunks: int) -> AsyncIterator[bytes]:
+            async def gen() -> AsyncIterator[bytes]:
+                for _ in range(chunks):
+                    sent.append(500)
+                    yield b"x" * 500
+
+            return gen()
+
+        r = await client.put(f"{BASE}/{JAR_PATH}", content=body(10))  # chunked
+        assert r.status_code in (400, 413), r.text
+        assert f"larger than the {limit}-byte limit" in r.text
+        assert len(sent) == 10  # every chunk was taken
+        assert (await client.get(f"{BASE}/{JAR_PATH}")).status_code == 404
+
+        # Past the bound, the server stops reading and answers anyway.
+        monkeypatch.setattr(files, "DRAIN_MAX_BYTES", 2000)
+        sent.clear()
+        r = await client.put(f"{BASE}/{JAR_PATH}", content=body(1000))
+        assert r.status_code in (400, 413), r.text
+        assert 4 < len(sent) < 20  # the limit, then the bound, then it stopped
+        assert (await client.get(f"{BASE}/{JAR_PATH}")).status_code == 404
 
 
 async def test_a_declared_size_over_the_limit_is_refused_before_the_body(
