@@ -159,19 +159,6 @@ class Cargohold(Registry):
         super().__init__(label, work_dir)
         self.workers = workers
 
-    def start(self, timeout: float = 30.0) -> None:
-        if self.workers > 1 and not (self.work_dir / "data" / "metadata.db").exists():
-            # Workaround: N workers on a fresh data dir race to create the SQLite
-            # schema and one can die with "database is locked", taking the server
-            # down. Create the schema with a single worker first.
-            workers, self.workers = self.workers, 1
-            try:
-                super().start(timeout)
-                self.stop()
-            finally:
-                self.workers = workers
-        super().start(timeout)
-
     def command(self) -> list[str]:
         return [
             str(CARGOHOLD_BIN),
