@@ -4,6 +4,10 @@ execs ``python -P -m cargohold.http.server``) and workers that import the app.""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,3 +59,44 @@ def test_settings_do_not_sit_in_any_process_environment(shadowed: LiveServer) ->
         for _ in range(4):
             assert client.get("/v2/_catalog").status_code == 200
     assert os.path.exists(shadowed.data_dir)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_while_workers_start_ends_the_server_at_once(tmp_path: Path, sig: int) -> None:
+    """Stopped while its workers are still importing the application (as when a
+    test or a service manager stops a server it just started), the server exits
+    at once; the workers used to miss the signal and be killed after 15 s."""
+    server = LiveServer(tmp_path / "data", env={"CARGOHOLD_HTTP__WORKERS": "2"})
+    server.data_dir.mkdir(parents=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cargohold",
+            "serve",
+            "--port",
+            str(server.port),
+            "--data-dir",
+            str(server.data_dir),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, **server.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while len(_descendants(process.pid)) < 2:  # both workers forked, not yet serving
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.005)
+        workers = _descendants(process.pid)
+        started = time.monotonic()
+        process.send_signal(sig)
+        process.wait(timeout=30)
+        assert time.monotonic() - started < 5
+        assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

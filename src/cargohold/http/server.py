@@ -92,8 +92,19 @@ def _take_settings() -> str:
     return text
 
 
+def _stop_signals_end_a_starting_worker() -> None:
+    """A forked worker inherits the supervisor's handlers for SIGINT and SIGTERM,
+    which only set a flag on the worker's copy of granian's server object: a stop
+    that came while the worker was still importing the application was lost, and
+    the supervisor killed the worker only after ``workers_kill_timeout`` (15 s).
+    Until granian installs the worker's own handlers, those signals end it."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _supervise(log_level: str) -> None:
     """The supervisor: granian, bound and forking workers, and no application."""
+    os.register_at_fork(after_in_child=_stop_signals_end_a_starting_worker)
     from granian import Granian
     from granian.constants import Interfaces, RuntimeModes
     from granian.log import LogLevels
