@@ -73,6 +73,9 @@ async def test_trash_restore_and_purge(stores: Stores) -> None:
     assert await stores.base.get_manifest("team/app", M1) is None
     assert await stores.gov.trash_manifest("team/app", M1, by="a", reason="r") is None
     assert {CONFIG, LAYER, M1} <= await stores.gov.trashed_digests()
+    listed = await stores.gov.list_trash()
+    assert [e.id for e in listed] == [entry.id]
+    assert "content" not in (listed[0].manifest or {})  # listings leave the bytes out
     restored = await stores.gov.restore(entry.id)
     assert restored is not None and restored[1] == ["v1"]
     back = await stores.base.resolve_tag("team/app", "v1")

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.store import ManifestRecord, ManifestReferences, PullEvent
@@ -94,6 +94,7 @@ async def test_a_database_from_before_manifest_bytes_gains_the_column(
     with old.engine.begin() as conn:
         # The schema as releases before the column made it, with one manifest.
         conn.exec_driver_sql("ALTER TABLE manifests DROP COLUMN content")
+        conn.exec_driver_sql("ALTER TABLE trash DROP COLUMN content")
         conn.execute(
             text(
                 "INSERT INTO manifests (repository_id, digest, media_type, size, pushed_at,"
@@ -107,6 +108,10 @@ async def test_a_database_from_before_manifest_bytes_gains_the_column(
     try:
         await store.create_schema()
         await store.create_schema()  # idempotent, as every worker runs it at start
+        with store.engine.connect() as conn:
+            for table in ("manifests", "trash"):
+                names = {c["name"] for c in inspect(conn).get_columns(table)}
+                assert "content" in names, table
         got = await store.get_manifest("team/app", D1)
         assert got is not None and got.size == 10
         assert await store.manifest_content("team/app", D1) is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +14,9 @@ from cargohold.metadata import tables as t
 from cargohold.metadata.governance import ImageRecord, LifecycleRun, TrashRecord
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_engine import SqlStorePart, _dt, _now
+
+# A bin entry without the manifest's bytes, which only a restore reads.
+_ENTRY = [c for c in g.trash.c if c.name != "content"]
 
 
 def _iso(value: Any) -> str | None:
@@ -151,10 +153,17 @@ class SqlGovernanceStore(SqlStorePart):
                 "last_pulled_at": _iso(row.last_pulled_at),
                 "pull_count": row.pull_count,
             }
-            if row.content is not None:  # the bytes go to the bin with the row
-                manifest["content"] = base64.b64encode(bytes(row.content)).decode()
             entry_id = self._insert_trash(
-                conn, repository, "manifest", digest, tag_names, manifest, refs, by, reason
+                conn,
+                repository,
+                "manifest",
+                digest,
+                tag_names,
+                manifest,
+                refs,
+                by,
+                reason,
+                content=row.content,  # the bytes go to the bin with the row
             )
             conn.execute(delete(t.tags).where(t.tags.c.manifest_id == row.id))
             conn.execute(
@@ -213,10 +222,12 @@ class SqlGovernanceStore(SqlStorePart):
         refs: dict[str, Any] | None,
         by: str,
         reason: str,
+        content: bytes | None = None,
     ) -> int:
         result = conn.execute(
             insert(g.trash)
             .values(
+                content=content,
                 repository=repository,
                 kind=kind,
                 digest=digest,
@@ -233,11 +244,11 @@ class SqlGovernanceStore(SqlStorePart):
 
     @staticmethod
     def _entry(conn: Connection, entry_id: int) -> TrashRecord:
-        return _trash(conn.execute(select(*g.trash.c).where(g.trash.c.id == entry_id)).one())
+        return _trash(conn.execute(select(*_ENTRY).where(g.trash.c.id == entry_id)).one())
 
     async def list_trash(self, repository: str | None = None) -> list[TrashRecord]:
         def q(conn: Connection) -> list[TrashRecord]:
-            stmt = select(*g.trash.c).order_by(g.trash.c.deleted_at.desc(), g.trash.c.id.desc())
+            stmt = select(*_ENTRY).order_by(g.trash.c.deleted_at.desc(), g.trash.c.id.desc())
             if repository is not None:
                 stmt = stmt.where(g.trash.c.repository == repository)
             return [_trash(r) for r in conn.execute(stmt)]
@@ -246,7 +257,9 @@ class SqlGovernanceStore(SqlStorePart):
 
     async def restore(self, entry_id: int) -> tuple[TrashRecord, list[str]] | None:
         def q(conn: Connection) -> tuple[TrashRecord, list[str]] | None:
-            row = conn.execute(select(*g.trash.c).where(g.trash.c.id == entry_id)).first()
+            row = conn.execute(
+                select(*_ENTRY, g.trash.c.content).where(g.trash.c.id == entry_id)
+            ).first()
             if row is None:
                 return None
             entry = _trash(row)
@@ -260,7 +273,7 @@ class SqlGovernanceStore(SqlStorePart):
             if manifest_id is None:
                 if entry.manifest is None:
                     return entry, []  # a tag whose manifest is gone: restore that first
-                manifest_id = self._reinsert_manifest(conn, repo_id, entry)
+                manifest_id = self._reinsert_manifest(conn, repo_id, entry, row.content)
             restored = []
             for tag in entry.tags:
                 taken = conn.execute(
@@ -285,7 +298,9 @@ class SqlGovernanceStore(SqlStorePart):
         return result
 
     @staticmethod
-    def _reinsert_manifest(conn: Connection, repo_id: int, entry: TrashRecord) -> int:
+    def _reinsert_manifest(
+        conn: Connection, repo_id: int, entry: TrashRecord, content: bytes | None
+    ) -> int:
         doc = dict(entry.manifest or {})
         refs = dict(entry.refs or {})
         blobs: dict[str, int] = dict(refs.get("blob") or {})
@@ -317,7 +332,7 @@ class SqlGovernanceStore(SqlStorePart):
                 pushed_at=datetime.fromisoformat(str(pushed)) if pushed else _now(),
                 last_pulled_at=datetime.fromisoformat(str(pulled)) if pulled else None,
                 pull_count=doc.get("pull_count") or 0,
-                content=base64.b64decode(str(doc["content"])) if doc.get("content") else None,
+                content=content,
             )
             .returning(t.manifests.c.id)
         ).scalar_one()
@@ -332,7 +347,7 @@ class SqlGovernanceStore(SqlStorePart):
 
     async def purge_trash(self, before: datetime) -> list[TrashRecord]:
         def q(conn: Connection) -> list[TrashRecord]:
-            rows = conn.execute(select(*g.trash.c).where(g.trash.c.deleted_at < before)).all()
+            rows = conn.execute(select(*_ENTRY).where(g.trash.c.deleted_at < before)).all()
             conn.execute(delete(g.trash).where(g.trash.c.deleted_at < before))
             return [_trash(r) for r in rows]
 

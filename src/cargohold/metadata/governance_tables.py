@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
 
 from cargohold.metadata.tables import DIGEST, _name, metadata
 
 # What was deleted (a manifest with its tags, or a tag alone), kept until its
-# retention ends so it can be restored. The manifest's bytes and its blobs stay in
-# storage while an entry names them (garbage collection asks).
+# retention ends so it can be restored. The manifest's bytes come along in
+# `content` (NULL for manifests whose bytes are a file in storage, from older
+# releases); its blobs, and such a file, stay in storage while an entry names them
+# (garbage collection asks).
 trash = Table(
     "trash",
     metadata,
@@ -22,6 +34,7 @@ trash = Table(
     Column("deleted_at", DateTime(timezone=True), nullable=False),
     Column("deleted_by", String(140), nullable=False),
     Column("reason", String(200), nullable=False),
+    Column("content", LargeBinary),  # read only to restore: listings leave it out
     Index("ix_trash_repository", "repository", "deleted_at"),
     Index("ix_trash_digest", "digest"),
 )

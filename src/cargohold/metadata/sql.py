@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cargohold.errors import ManifestBlobUnknown, TagImmutable
 from cargohold.metadata import account_tables as _account_tables  # noqa: F401  (one schema)
-from cargohold.metadata import governance_tables as _governance_tables  # noqa: F401
+from cargohold.metadata import governance_tables as gt
 from cargohold.metadata import package_tables as pt
 from cargohold.metadata import tables as t
 from cargohold.metadata.sql_engine import (
@@ -159,7 +159,10 @@ _MOVE_TAG = _Query(
 # Columns added to existing tables since their first release. ``create_all`` makes
 # missing tables only, so a database made by an older release gains these here;
 # each is nullable, so adding it rewrites nothing.
-_ADDED_COLUMNS = ((t.manifests, t.manifests.c.content),)
+_ADDED_COLUMNS = (
+    (t.manifests, t.manifests.c.content),
+    (gt.trash, gt.trash.c.content),
+)
 
 
 def _add_missing_columns(conn: Connection) -> None:
