@@ -118,6 +118,20 @@ async def admin_client(
         await registry.close()
 
 
+@asynccontextmanager
+async def another_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a second registry over the same data, as another worker or a
+    restarted server would be: nothing it holds in memory comes from the first."""
+    registry = build_registry(settings)
+    await registry.open()
+    try:
+        transport = httpx.ASGITransport(app=create_app(settings, registry))
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+            yield client
+    finally:
+        await registry.close()
+
+
 async def create_package_repository(
     client: httpx.AsyncClient, name: str, fmt: str, **extra: Any
 ) -> dict[str, Any]:

@@ -8,14 +8,13 @@ import pytest
 
 from cargohold.config import Settings
 from cargohold.core.registry import Registry
-from cargohold.http.app import create_app
-from cargohold.services import build_registry
 from cargohold.storage import layout
 from cargohold.types import Digest
 from tests.http.helpers import (
     DOCKER_MANIFEST,
     OCI_INDEX,
     OCI_MANIFEST,
+    another_process,
     descriptor,
     error_codes,
     image_manifest,
@@ -334,16 +333,8 @@ async def test_over_long_artifact_type_is_invalid(client: httpx.AsyncClient) -> 
 
 async def _get_from_a_fresh_process(settings: Settings, reference: str) -> httpx.Response:
     """GET through a new registry on the same data: no manifest cached in memory."""
-    reg = build_registry(settings)
-    await reg.open()
-    try:
-        transport = httpx.ASGITransport(app=create_app(settings, reg))
-        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as c:
-            return await c.get(
-                f"/v2/team/app/manifests/{reference}", headers={"Accept": OCI_MANIFEST}
-            )
-    finally:
-        await reg.close()
+    async with another_process(settings) as c:
+        return await c.get(f"/v2/team/app/manifests/{reference}", headers={"Accept": OCI_MANIFEST})
 
 
 async def test_manifest_bytes_live_in_the_database(

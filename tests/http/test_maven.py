@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cargohold.packages import files
+from cargohold.core import streams
 from tests.http.helpers import admin_client, basic, create_package_repository
 
 pytestmark = pytest.mark.anyio
@@ -233,7 +233,7 @@ async def test_a_chunked_upload_over_the_limit_is_read_to_its_end_then_refused(
         assert (await client.get(f"{BASE}/{JAR_PATH}")).status_code == 404
 
         # Past the bound, the server stops reading and answers anyway.
-        monkeypatch.setattr(files, "DRAIN_MAX_BYTES", 2000)
+        monkeypatch.setattr(streams, "DRAIN_MAX_BYTES", 2000)
         sent.clear()
         r = await client.put(f"{BASE}/{JAR_PATH}", content=body(1000))
         assert r.status_code in (400, 413), r.text

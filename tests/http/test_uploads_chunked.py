@@ -4,9 +4,7 @@ import httpx
 import pytest
 
 from cargohold.config import Settings
-from cargohold.http.app import create_app
-from cargohold.services import build_registry
-from tests.http.helpers import error_codes, sha256
+from tests.http.helpers import another_process, error_codes, sha256
 
 pytestmark = pytest.mark.anyio
 
@@ -158,18 +156,12 @@ async def test_upload_resumes_in_a_new_process(
     location = await _start(client)
     await _patch(client, location, DATA[:5000], 0)
     # A second registry over the same storage has no in-memory hash state.
-    registry = build_registry(settings)
-    await registry.open()
-    try:
-        transport = httpx.ASGITransport(app=create_app(settings, registry))
-        async with httpx.AsyncClient(transport=transport, base_url="http://r") as other:
-            assert (await other.get(location)).headers["Range"] == "0-4999"
-            assert (await _patch(other, location, DATA[5000:], 5000)).status_code == 202
-            r = await other.put(location, params={"digest": sha256(DATA)})
-            assert r.status_code == 201
-            assert (await other.get(f"/v2/team/app/blobs/{sha256(DATA)}")).content == DATA
-    finally:
-        await registry.close()
+    async with another_process(settings) as other:
+        assert (await other.get(location)).headers["Range"] == "0-4999"
+        assert (await _patch(other, location, DATA[5000:], 5000)).status_code == 202
+        r = await other.put(location, params={"digest": sha256(DATA)})
+        assert r.status_code == 201
+        assert (await other.get(f"/v2/team/app/blobs/{sha256(DATA)}")).content == DATA
 
 
 async def test_hostile_content_range_numbers(client: httpx.AsyncClient) -> None:

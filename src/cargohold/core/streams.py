@@ -18,6 +18,14 @@ from cargohold.storage.driver import FileWriter
 # Below this, hashing inline is cheaper than a hop to a worker thread.
 INLINE_HASH_BYTES = 256 * 1024
 
+# A client refused in the middle of its upload may still be sending: curl and
+# Maven read the answer only once their send is done, so if the server stops
+# reading they get a reset ("Send failure", "Broken pipe") instead of the error.
+# `drain` reads and drops the rest of the body first, within these bounds, as HTTP
+# servers' lingering close does.
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
+DRAIN_MAX_SECONDS = 10.0
+
 
 async def _consume(buffer: bytes, hasher: Any, writer: FileWriter) -> None:
     if len(buffer) < INLINE_HASH_BYTES:
@@ -79,3 +87,16 @@ async def read_limited(body: AsyncIterator[bytes], limit: int) -> bytes | None:
         if len(data) > limit:
             return None
     return bytes(data)
+
+
+async def drain(body: AsyncIterator[bytes]) -> None:
+    """Read and drop what is left of ``body``, up to the bounds above."""
+    left = DRAIN_MAX_BYTES
+    try:
+        async with asyncio.timeout(DRAIN_MAX_SECONDS):
+            async for chunk in body:
+                left -= len(chunk)
+                if left < 0:
+                    return
+    except Exception:  # best effort: a client gone or too slow ends it
+        return

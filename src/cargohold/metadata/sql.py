@@ -166,8 +166,9 @@ _ADDED_COLUMNS = (
 
 
 def _add_missing_columns(conn: Connection) -> None:
+    inspector = inspect(conn)
     for table, column in _ADDED_COLUMNS:
-        present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+        present = {c["name"] for c in inspector.get_columns(table.name)}
         if column.name not in present:
             kind = column.type.compile(dialect=conn.dialect)
             conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")

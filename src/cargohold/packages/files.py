@@ -10,7 +10,6 @@ after that, so a crash at any instant leaves no visible partial file.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import uuid
@@ -18,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cargohold.core.streams import pump
+from cargohold.core.streams import drain, pump
 from cargohold.errors import ResourceUnknown, SizeInvalid
 from cargohold.storage import layout
 from cargohold.storage.driver import PathNotFound, StorageDriver
@@ -64,27 +63,6 @@ class _Hashers:
 Check = Callable[[Staged], Awaitable[None]]
 
 
-# A client refused in the middle of its upload may still be sending: curl and
-# Maven read the answer only once their send is done, so if the server stops
-# reading they get a reset ("Send failure", "Broken pipe") instead of the error.
-# The rest of the body is read and dropped first, within these bounds, as HTTP
-# servers' lingering close does.
-DRAIN_MAX_BYTES = 64 * 1024 * 1024
-DRAIN_MAX_SECONDS = 10.0
-
-
-async def _drain(body: AsyncIterator[bytes]) -> None:
-    left = DRAIN_MAX_BYTES
-    try:
-        async with asyncio.timeout(DRAIN_MAX_SECONDS):
-            async for chunk in body:
-                left -= len(chunk)
-                if left < 0:
-                    return
-    except Exception:  # best effort: a client gone or too slow ends it
-        return
-
-
 def _too_large(limit: int) -> SizeInvalid:
     return SizeInvalid(f"the file is larger than the {limit}-byte limit")
 
@@ -115,7 +93,7 @@ class FileStore:
             try:
                 size = await pump(body, writer, hashers, self.chunk_bytes, limit)
             except SizeInvalid:
-                await _drain(body)
+                await drain(body)
                 raise _too_large(limit) from None
             stored = hashers.result(size)
             if check is not None:
