@@ -26,12 +26,18 @@ def wheel(name: str, version: str, requires_python: str | None = None) -> tuple[
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     if requires_python:
         metadata += f"Requires-Python: {requires_python}\n"
+    members = {
+        f"{name.replace('-', '_')}/__init__.py": "VALUE = 1\n",
+        f"{dist}.dist-info/METADATA": metadata,
+        f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\n",
+        f"{dist}.dist-info/RECORD": "",
+    }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(f"{name.replace('-', '_')}/__init__.py", "VALUE = 1\n")
-        archive.writestr(f"{dist}.dist-info/METADATA", metadata)
-        archive.writestr(f"{dist}.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\n")
-        archive.writestr(f"{dist}.dist-info/RECORD", "")
+        for member, text in members.items():
+            # A fixed time: the same wheel built twice must be the same bytes (the
+            # current time would differ across a two-second boundary).
+            archive.writestr(zipfile.ZipInfo(member, date_time=(2024, 1, 1, 0, 0, 0)), text)
     return f"{dist}-py3-none-any.whl", buffer.getvalue()
 
 
