@@ -27,17 +27,26 @@ DRAIN_MAX_BYTES = 64 * 1024 * 1024
 DRAIN_MAX_SECONDS = 10.0
 
 
-async def _consume(buffer: bytes, hasher: Any, writer: FileWriter) -> None:
-    if len(buffer) < INLINE_HASH_BYTES:
+async def _consume(chunks: list[bytes], size: int, hasher: Any, writer: FileWriter) -> None:
+    if size < INLINE_HASH_BYTES:
+        buffer = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         hasher.update(buffer)
         await writer.write(buffer)
         return
-    # hashlib and file writes both release the GIL: run them side by side.
-    hashing = asyncio.ensure_future(offload.run_sync(hasher.update, buffer))
+    # hashlib and file writes both release the GIL: run them side by side. The
+    # hash takes the pieces as they came; only the write needs them joined, and
+    # joining that much releases the GIL too, so the loop copies nothing.
+    hashing = asyncio.ensure_future(offload.run_sync(_update, hasher, chunks))
     try:
-        await writer.write(buffer)
+        joined = chunks[0] if len(chunks) == 1 else await offload.run_sync(b"".join, chunks)
+        await writer.write(joined)
     finally:
         await hashing
+
+
+def _update(hasher: Any, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)
 
 
 async def pump(
@@ -52,7 +61,8 @@ async def pump(
     Raises `SizeInvalid` as soon as more than ``limit`` bytes arrive.
     """
     total = 0
-    buffer = bytearray()
+    chunks: list[bytes] = []
+    buffered = 0
     pending: asyncio.Future[None] | None = None
     try:
         async for chunk in body:
@@ -61,17 +71,19 @@ async def pump(
             total += len(chunk)
             if limit is not None and total > limit:
                 raise SizeInvalid(f"body is longer than the declared {limit} bytes")
-            buffer += chunk
-            if len(buffer) >= chunk_bytes:
+            chunks.append(chunk)
+            buffered += len(chunk)
+            if buffered >= chunk_bytes:
                 if pending is not None:
                     await pending
-                pending = asyncio.ensure_future(_consume(bytes(buffer), hasher, writer))
-                buffer.clear()
+                pending = asyncio.ensure_future(_consume(chunks, buffered, hasher, writer))
+                chunks = []
+                buffered = 0
         if pending is not None:
             await pending
             pending = None
-        if buffer:
-            await _consume(bytes(buffer), hasher, writer)
+        if chunks:
+            await _consume(chunks, buffered, hasher, writer)
     finally:
         if pending is not None:
             # Let a started write finish before the caller truncates the file.
