@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -102,6 +104,34 @@ async def test_writer_append_truncate_commit(driver: StorageDriver) -> None:
     await fresh.close()
     assert await driver.get_content("/up/data") == b""
     await driver.delete("/up")
+
+
+async def test_large_writes_at_ragged_offsets(driver: StorageDriver) -> None:
+    """Large writes that start and end off any block boundary, across reopening,
+    truncation and publishing, keep every byte in its place (the filesystem driver
+    writes their whole blocks around the page cache and the rest through it)."""
+    pieces = [os.urandom(n) for n in (5, 300 * 1024 + 7, 3, 1024 * 1024, 4096 * 70, 1)]
+    writer = await driver.writer("/up/ragged")
+    for piece in pieces[:3]:
+        await writer.write(piece)
+    await writer.close()
+    expected = b"".join(pieces[:3])
+    appender = await driver.writer("/up/ragged", append=True)
+    assert appender.size == len(expected)
+    await appender.write(pieces[3])
+    await appender.truncate(len(expected) + 123)  # undo part of a large write
+    expected += pieces[3][:123]
+    for piece in pieces[4:]:
+        await appender.write(piece)
+    expected += b"".join(pieces[4:])
+    assert appender.size == len(expected)
+    await appender.commit(move_to="/done/ragged")
+    await appender.close()
+    assert await _read_all(driver, "/done/ragged") == expected
+    assert await _read_all(driver, "/done/ragged", 300 * 1024) == expected[300 * 1024 :]
+    with contextlib.suppress(PathNotFound):  # a directory only where there are any
+        await driver.delete("/up")
+    await driver.delete("/done")
 
 
 async def test_list_children(driver: StorageDriver) -> None:

@@ -2,13 +2,16 @@
 
 Durability follows the usual POSIX recipe: write, fsync the file, rename into
 place, fsync the directory. Large writes run in a worker thread so the event
-loop keeps serving while the disk works.
+loop keeps serving while the disk works, and go around the page cache
+(``O_DIRECT``) where the filesystem allows it.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
+import mmap
 import os
 import shutil
 import uuid
@@ -25,6 +28,13 @@ WRITEBACK_EVERY = 8 * 1024 * 1024
 # Operations on at most this many bytes without fsync run on the event loop: on
 # virtual machines a hop to a worker thread costs 0.2-0.6 ms, far more than they do.
 SMALL_INLINE = 64 * 1024
+# Writes of at least this many bytes go to disk directly (O_DIRECT), in whole
+# aligned blocks, the ragged ends through the page cache. Measured here (256 MiB
+# in 1 MiB writes, then fsync): through the page cache 470-1,320 MiB/s, the copy
+# alone 0.06-0.4 CPU-s; direct 1,190-1,430 MiB/s and 0.05 CPU-s, and the fsync
+# then has nothing left to write. A blob is read back rarely right after its push.
+DIRECT_MIN = 256 * 1024
+DIRECT_ALIGN = 4096
 
 
 def _fsync_dir(path: str) -> None:
@@ -73,6 +83,11 @@ class FilesystemWriter:
         self._path = path  # where the file is now, on disk
         self._resolve = resolve
         self._unsynced = 0
+        # The same file opened again with O_DIRECT, and an aligned buffer for it:
+        # made at the first large write, dropped for good if the filesystem refuses.
+        self._direct_fd = -1
+        self._direct = True
+        self._aligned: mmap.mmap | None = None
 
     @property
     def size(self) -> int:
@@ -80,13 +95,66 @@ class FilesystemWriter:
 
     def _write_all(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
+        if self._direct and len(view) >= DIRECT_MIN:
+            # The head fills the block the last write left ragged; the tail is
+            # what does not fill a block. Each block is written one way only.
+            head = -self._size % DIRECT_ALIGN
+            self._write_cached(view[:head])
+            view = view[head:]
+            body = len(view) - len(view) % DIRECT_ALIGN
+            if body:
+                view = view[self._write_direct(view[:body]) :]
+        self._write_cached(view)
+
+    def _write_cached(self, view: memoryview) -> None:
+        # pwrite at the end we know: this descriptor's offset does not move when
+        # the direct one writes.
         while view:
-            written = os.write(self._fd, view)
+            written = os.pwrite(self._fd, view, self._size)
             view = view[written:]
-        self._size += len(data)
-        self._unsynced += len(data)
+            self._size += written
+            self._unsynced += written
         if self._unsynced >= WRITEBACK_EVERY:
             self._kick_writeback()
+
+    def _write_direct(self, view: memoryview) -> int:
+        """Write whole blocks around the page cache; return how many bytes went.
+
+        Fewer, down to none, where the system refuses (a filesystem without
+        O_DIRECT, blocks larger than ours, no /proc): the caller sends the rest
+        through the cache, and so does every later write.
+        """
+        if self._direct_fd < 0:
+            try:
+                # Through /proc: the very file this writer holds, whatever its name.
+                self._direct_fd = os.open(f"/proc/self/fd/{self._fd}", os.O_WRONLY | os.O_DIRECT)
+            except OSError:
+                self._direct = False
+                return 0
+        done = 0
+        try:
+            buffer = self._buffer(len(view))
+            buffer[: len(view)] = view
+            with memoryview(buffer) as aligned:
+                while done < len(view):
+                    written = os.pwrite(self._direct_fd, aligned[done : len(view)], self._size)
+                    self._size += written
+                    done += written
+                    if written == 0 or written % DIRECT_ALIGN:
+                        break  # a short write: the rest through the cache
+        except OSError as error:
+            if error.errno != errno.EINVAL:
+                raise
+            self._direct = False
+        return done
+
+    def _buffer(self, size: int) -> mmap.mmap:
+        """Page-aligned memory, as O_DIRECT needs, kept for this writer's next write."""
+        if self._aligned is None or len(self._aligned) < size:
+            # Dropped, not closed: a view of it may outlive a failed write in a
+            # traceback, and close() would then raise over the real error.
+            self._aligned = mmap.mmap(-1, -(-size // READ_CHUNK) * READ_CHUNK)
+        return self._aligned
 
     def _kick_writeback(self) -> None:
         _start_writeback(self._fd, self._size - self._unsynced, self._unsynced)
@@ -128,6 +196,10 @@ class FilesystemWriter:
             await offload.run_sync(self._kick_writeback)
         os.close(self._fd)
         self._fd = -1
+        if self._direct_fd >= 0:
+            os.close(self._direct_fd)
+            self._direct_fd = -1
+        self._aligned = None
 
 
 def _still_at(fd: int, full: str) -> bool:
