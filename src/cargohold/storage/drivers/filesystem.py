@@ -63,30 +63,61 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _sync_file_range = getattr(_libc, "sync_file_range", None)
 if _sync_file_range is not None:
     _sync_file_range.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+SYNC_FILE_RANGE_WAIT_BEFORE = 1
 SYNC_FILE_RANGE_WRITE = 2
+SYNC_FILE_RANGE_WAIT_AFTER = 4
+_O_DIRECT: int = getattr(os, "O_DIRECT", 0)  # Linux; elsewhere no direct writes
 
 
-def _start_writeback(fd: int, offset: int, length: int) -> None:
-    """Ask the kernel to start writing these pages to disk, without waiting.
+def _start_writeback(fd: int) -> None:
+    """Ask the kernel to start writing the file's dirty pages to disk, without
+    waiting (the whole file: clean pages cost nothing).
 
     Unlike an fsync it consumes no write error: a failure stays recorded for the
     fsync that commits the file, which then reports it.
     """
     if _sync_file_range is not None:
-        _sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE)
+        _sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)
+
+
+def _write_back_and_wait(fd: int) -> None:
+    """Write the file's dirty cached pages to disk and wait for them. Not the
+    metadata: the journal orders the blocks they were given before any later size
+    change. Like `_start_writeback`, it leaves errors to the commit's fsync; where
+    there is no sync_file_range, an fsync does it."""
+    if _sync_file_range is None:
+        os.fsync(fd)
+        return
+    flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER
+    _sync_file_range(fd, 0, 0, flags)
 
 
 class FilesystemWriter:
+    """Appends to one file.
+
+    Writes of at least `DIRECT_MIN` bytes go around the page cache in whole
+    aligned blocks; their ragged head and tail go through it. Cached bytes before
+    a direct write are written back and waited for first (a few KiB, as a rule):
+    a direct write makes the larger file size durable at once, and ext4 would
+    otherwise show cached bytes before it as zeros after a power loss. Measured
+    here, that wait per 2 MiB write cost nothing visible, while cutting writes on
+    block boundaries in `core.streams.pump` (so that there would be nothing to
+    wait for) cost a copy per write and 20% of push throughput.
+    """
+
     def __init__(self, fd: int, size: int, path: str, resolve: Callable[[str], str]) -> None:
         self._fd = fd
         self._size = size
         self._path = path  # where the file is now, on disk
         self._resolve = resolve
         self._unsynced = 0
+        # Whether cached bytes may be waiting for write-back; a file that holds
+        # bytes already may hold such from an earlier writer.
+        self._dirty = size > 0
         # The same file opened again with O_DIRECT, and an aligned buffer for it:
-        # made at the first large write, dropped for good if the filesystem refuses.
+        # made at the first large write, dropped for good if the system refuses.
         self._direct_fd = -1
-        self._direct = True
+        self._direct = _O_DIRECT != 0
         self._aligned: mmap.mmap | None = None
 
     @property
@@ -114,6 +145,7 @@ class FilesystemWriter:
             view = view[written:]
             self._size += written
             self._unsynced += written
+            self._dirty = True
         if self._unsynced >= WRITEBACK_EVERY:
             self._kick_writeback()
 
@@ -121,16 +153,20 @@ class FilesystemWriter:
         """Write whole blocks around the page cache; return how many bytes went.
 
         Fewer, down to none, where the system refuses (a filesystem without
-        O_DIRECT, blocks larger than ours, no /proc): the caller sends the rest
-        through the cache, and so does every later write.
+        O_DIRECT, blocks larger than ours, no /proc, the open failing for any
+        reason): the caller sends the rest through the cache, and so does every
+        later write.
         """
         if self._direct_fd < 0:
             try:
                 # Through /proc: the very file this writer holds, whatever its name.
-                self._direct_fd = os.open(f"/proc/self/fd/{self._fd}", os.O_WRONLY | os.O_DIRECT)
+                self._direct_fd = os.open(f"/proc/self/fd/{self._fd}", os.O_WRONLY | _O_DIRECT)
             except OSError:
                 self._direct = False
                 return 0
+        if self._dirty:
+            _write_back_and_wait(self._fd)
+            self._dirty = False
         done = 0
         try:
             buffer = self._buffer(len(view))
@@ -146,6 +182,8 @@ class FilesystemWriter:
             if error.errno != errno.EINVAL:
                 raise
             self._direct = False
+            os.close(self._direct_fd)
+            self._direct_fd = -1
         return done
 
     def _buffer(self, size: int) -> mmap.mmap:
@@ -157,7 +195,7 @@ class FilesystemWriter:
         return self._aligned
 
     def _kick_writeback(self) -> None:
-        _start_writeback(self._fd, self._size - self._unsynced, self._unsynced)
+        _start_writeback(self._fd)
         self._unsynced = 0
 
     async def write(self, data: bytes) -> None:
@@ -180,6 +218,7 @@ class FilesystemWriter:
     def _commit_sync(self, dest: str | None) -> None:
         os.fsync(self._fd)
         self._unsynced = 0
+        self._dirty = False
         if dest is None:
             return
         _makedirs_durable(os.path.dirname(dest))
