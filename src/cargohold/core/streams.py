@@ -27,9 +27,16 @@ DRAIN_MAX_BYTES = 64 * 1024 * 1024
 DRAIN_MAX_SECONDS = 10.0
 
 
-async def _consume(chunks: list[bytes], size: int, hasher: Any, writer: FileWriter) -> None:
+# A body's pieces: as received, runs of small ones gathered (a chunked request
+# can arrive two bytes at a time, and a list entry per piece would cost 25 times
+# the bytes).
+Piece = bytes | bytearray
+SMALL_PIECE = 64 * 1024
+
+
+async def _consume(chunks: list[Piece], size: int, hasher: Any, writer: FileWriter) -> None:
     if size < INLINE_HASH_BYTES:
-        buffer = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        buffer = b"".join(chunks)
         hasher.update(buffer)
         await writer.write(buffer)
         return
@@ -38,13 +45,17 @@ async def _consume(chunks: list[bytes], size: int, hasher: Any, writer: FileWrit
     # joining that much releases the GIL too, so the loop copies nothing.
     hashing = asyncio.ensure_future(offload.run_sync(_update, hasher, chunks))
     try:
-        joined = chunks[0] if len(chunks) == 1 else await offload.run_sync(b"".join, chunks)
+        first = chunks[0]
+        if len(chunks) == 1 and isinstance(first, bytes):
+            joined = first
+        else:
+            joined = await offload.run_sync(b"".join, chunks)
         await writer.write(joined)
     finally:
         await hashing
 
 
-def _update(hasher: Any, chunks: list[bytes]) -> None:
+def _update(hasher: Any, chunks: list[Piece]) -> None:
     for chunk in chunks:
         hasher.update(chunk)
 
@@ -61,7 +72,7 @@ async def pump(
     Raises `SizeInvalid` as soon as more than ``limit`` bytes arrive.
     """
     total = 0
-    chunks: list[bytes] = []
+    chunks: list[Piece] = []
     buffered = 0
     pending: asyncio.Future[None] | None = None
     try:
@@ -71,7 +82,13 @@ async def pump(
             total += len(chunk)
             if limit is not None and total > limit:
                 raise SizeInvalid(f"body is longer than the declared {limit} bytes")
-            chunks.append(chunk)
+            last = chunks[-1] if chunks else None
+            if len(chunk) >= SMALL_PIECE:
+                chunks.append(chunk)
+            elif isinstance(last, bytearray) and len(last) < SMALL_PIECE:
+                last += chunk
+            else:
+                chunks.append(bytearray(chunk))
             buffered += len(chunk)
             if buffered >= chunk_bytes:
                 if pending is not None:
