@@ -3,8 +3,10 @@ execs ``python -P -m cargohold.http.server``) and workers that import the app.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -100,3 +102,25 @@ def test_a_stop_while_workers_start_ends_the_server_at_once(tmp_path: Path, sig:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _raw_request(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            conn.sendall(request)
+        with contextlib.suppress(ConnectionResetError):
+            return conn.recv(4096)
+    return b""
+
+
+def test_headers_over_a_mebibyte_are_refused_and_the_server_keeps_serving(
+    live_server: LiveServer,
+) -> None:
+    """The connection's read buffer (2 MiB would have served large bodies a little
+    faster) also bounds the request head: 1 MiB, as Go's net/http and so the
+    reference registry allow."""
+    within = b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (900 * 1024) + b"\r\n\r\n"
+    assert _raw_request(live_server.port, within).startswith(b"HTTP/1.1 200")
+    over = b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (1536 * 1024) + b"\r\n\r\n"
+    assert _raw_request(live_server.port, over).startswith(b"HTTP/1.1 431")
+    assert httpx.get(f"{live_server.url}/v2/").status_code == 200

@@ -30,13 +30,14 @@ if TYPE_CHECKING:
 SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
 SETTINGS_FD_ENV = "CARGOHOLD_SETTINGS_FD"
 MODULE = "cargohold.http.server"  # not __name__: that is "__main__" under -m
-# The most a connection's read buffer may grow to, and so the largest request-body
-# piece handed to the application. granian's default (hyper's, 408 KiB) made a
-# 256 MiB push wait on the body for two thirds of its time, a wake-up of the event
-# loop per piece; measured here, 2 MiB pushed at 615-682 MiB/s against 421-465
-# (4 MiB: 554-699). A buffer grows only while a client sends that fast, so idle
-# and slow connections keep small ones.
-HTTP1_MAX_BUFFER_BYTES = 2 * 1024 * 1024 + 8192
+# The most a connection's read buffer may grow to: the largest request-body piece
+# handed to the application, and the largest request head. granian's default
+# (hyper's, 408 KiB) made a 256 MiB push wait on the body for two thirds of its
+# time, a wake-up of the event loop per piece; measured here, 1 MiB pushed at
+# 560-621 MiB/s against 421-465 (2 MiB: 615-682, but it would also let a client
+# send 2 MiB of headers; 1 MiB is Go net/http's limit, so the reference's). A
+# buffer grows only while a client sends that fast.
+HTTP1_MAX_BUFFER_BYTES = 1024 * 1024 + 8192
 
 
 def _die_with_parent() -> None:
