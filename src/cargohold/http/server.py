@@ -34,9 +34,10 @@ MODULE = "cargohold.http.server"  # not __name__: that is "__main__" under -m
 # handed to the application, and the largest request head. granian's default
 # (hyper's, 408 KiB) made a 256 MiB push wait on the body for two thirds of its
 # time, a wake-up of the event loop per piece; measured here, 1 MiB pushed at
-# 560-621 MiB/s against 421-465 (2 MiB: 615-682, but it would also let a client
-# send 2 MiB of headers; 1 MiB is Go net/http's limit, so the reference's). A
-# buffer grows only while a client sends that fast.
+# 560-621 MiB/s against 421-465 (2 MiB: 615-682, but heads of 2-4 MiB would then
+# pass: hyper checks the limit after each read, so a head can overshoot it by up
+# to one read; with 1 MiB, near Go net/http's 1 MiB and so the reference's, 2 MiB
+# heads were always refused). A buffer grows only while a client sends that fast.
 HTTP1_MAX_BUFFER_BYTES = 1024 * 1024 + 8192
 
 
