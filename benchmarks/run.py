@@ -407,7 +407,7 @@ CLIENTS = {
     "blobs": "http.client + socket.sendfile upload, readinto a reused 1 MiB buffer (_blobclient)",
     "manifest-get": "wrk 4.1, threads = cores, keep-alive",
     "manifest-head": "_loadgen.py (uvloop, raw HTTP/1.1, keep-alive): wrk 4.1 stalls on HEAD",
-    "small-image-push": "aiohttp, one keep-alive connection per worker",
+    "small-image-push": "asyncio streams, raw HTTP/1.1, one keep-alive connection per worker",
 }
 
 
