@@ -532,18 +532,6 @@ def _background(
     }
 
 
-def _ensure_client_deps() -> None:
-    """aiohttp lives in the project's venv: re-run under it if we were started elsewhere."""
-    try:
-        import aiohttp  # noqa: F401
-    except ImportError:
-        venv = _servers.REPO_ROOT / ".venv"
-        venv_python = venv / "bin" / "python"
-        if venv_python.exists() and Path(sys.prefix).resolve() != venv.resolve():
-            os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
-        sys.exit("aiohttp is needed: /work/main/.venv/bin/pip install aiohttp")
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
@@ -569,7 +557,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    _ensure_client_deps()
     missing = [
         str(p) for p in (_servers.CARGOHOLD_BIN, _servers.DISTRIBUTION_BIN) if not p.exists()
     ]

@@ -26,8 +26,9 @@ def anyio_backend() -> str:
 
 @pytest.fixture(autouse=True)
 def o_direct_here(tmp_path: Path) -> None:
-    """These tests need a filesystem that takes O_DIRECT (ext4, xfs, tmpfs on
-    Linux >= 6.6); on one that does not, the fallback tests below still apply."""
+    """Every test here needs a filesystem that takes O_DIRECT (ext4, xfs, tmpfs on
+    Linux >= 6.6) under the test's folder, the fallback tests too (they refuse it
+    on purpose after a real direct open); elsewhere they skip, saying why."""
     try:
         fd = os.open(tmp_path / "probe", os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
     except OSError as error:

@@ -55,10 +55,10 @@ def _die_with_parent() -> None:
 
 # glibc gives each thread that allocates its own malloc arena, up to 8 per core, and
 # an arena keeps what it freed. Nearly every allocation here happens with the GIL
-# held, so extra arenas only hold freed request bodies: with 2, the server's peak
-# RSS over a 1 GiB push and pull went from 145-150 MiB to 138-139, at the same
-# speed (benchmarks/run.py, alternating runs). Set before the workers fork, so
-# they inherit it.
+# held, so extra arenas only hold freed request bodies: with 2 (and a 2 MiB read
+# buffer then), the server's peak RSS over a 1 GiB push and pull went from
+# 145-150 MiB to 138-139, at the same speed (benchmarks/run.py, alternating runs).
+# Set before the workers fork, so they inherit it.
 MALLOC_ARENAS = 2
 M_ARENA_MAX = -8  # glibc's malloc.h
 
