@@ -69,6 +69,22 @@ def _limit_malloc_arenas() -> None:
         mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
+def _event_loop() -> str:
+    """uvloop where it installs (every platform but Windows), asyncio elsewhere.
+
+    Named, not granian's "auto", which would switch to any other loop that happens
+    to be installed. Measured here (400 small image pushes per run, 8 alternating
+    pairs): uvloop pushed 11% more images per second with 12% less server CPU per
+    image than asyncio's own loop; a push crosses between the loop and worker
+    threads several times, and uvloop's wake-ups and callbacks are cheaper.
+    """
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
 def app_factory() -> object:
     """Entry point in each worker process: the settings travel in the environment."""
     _die_with_parent()
@@ -132,7 +148,7 @@ def _supervise(log_level: str) -> None:
     os.register_at_fork(after_in_child=_stop_signals_end_a_starting_worker)
     _limit_malloc_arenas()
     from granian import Granian
-    from granian.constants import Interfaces, RuntimeModes
+    from granian.constants import Interfaces, Loops, RuntimeModes
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
@@ -148,6 +164,7 @@ def _supervise(log_level: str) -> None:
         interface=Interfaces.ASGI,
         workers=http["workers"],
         runtime_mode=RuntimeModes.st,
+        loop=Loops(_event_loop()),
         log_level=LogLevels(log_level),
         log_access=log_level == "debug",
         workers_kill_timeout=15,
