@@ -36,11 +36,19 @@ def _pool() -> ThreadPoolExecutor:
 
 
 async def run_sync(fn: Callable[..., T], *args: object) -> T:
-    """``fn(*args)`` on a worker thread."""
+    """``fn(*args)`` on a worker thread.
+
+    A cancelled caller still returns only once ``fn`` has finished, however many
+    times it is cancelled meanwhile: its ``finally`` blocks may close the very
+    descriptors ``fn`` is writing to.
+    """
     future = asyncio.get_running_loop().run_in_executor(_pool(), fn, *args)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
-        with contextlib.suppress(BaseException):
-            await future
+        while not future.done():
+            with contextlib.suppress(BaseException):  # cancelled again, or fn failed
+                await asyncio.shield(future)
+        if not future.cancelled():
+            future.exception()  # retrieved: the cancellation is what the caller sees
         raise

@@ -229,16 +229,18 @@ class FilesystemWriter:
     async def close(self) -> None:
         if self._fd < 0:
             return
-        if self._unsynced >= SMALL_INLINE:
-            # A chunk of a longer upload: start its write-back now, so the fsync
-            # that finishes the upload has little left to wait for.
-            await offload.run_sync(self._kick_writeback)
-        os.close(self._fd)
-        self._fd = -1
-        if self._direct_fd >= 0:
-            os.close(self._direct_fd)
-            self._direct_fd = -1
-        self._aligned = None
+        try:
+            if self._unsynced >= SMALL_INLINE:
+                # A chunk of a longer upload: start its write-back now, so the fsync
+                # that finishes the upload has little left to wait for.
+                await offload.run_sync(self._kick_writeback)
+        finally:  # cancelled or not: the descriptors go
+            os.close(self._fd)
+            self._fd = -1
+            if self._direct_fd >= 0:
+                os.close(self._direct_fd)
+                self._direct_fd = -1
+            self._aligned = None
 
 
 def _still_at(fd: int, full: str) -> bool:
