@@ -17,6 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import anyio
+
 T = TypeVar("T")
 
 # As many as anyio's default limiter allows: fsyncs wait on the disk, not the CPU.
@@ -40,15 +42,19 @@ async def run_sync(fn: Callable[..., T], *args: object) -> T:
 
     A cancelled caller still returns only once ``fn`` has finished, however many
     times it is cancelled meanwhile: its ``finally`` blocks may close the very
-    descriptors ``fn`` is writing to.
+    descriptors ``fn`` is writing to. While it waits, anyio's cancel scopes are
+    kept out: Starlette's streamed responses cancel their task through one when
+    the client goes away, and anyio then cancels it again at every turn of the
+    event loop, which would spin the loop for as long as ``fn`` runs.
     """
     future = asyncio.get_running_loop().run_in_executor(_pool(), fn, *args)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
-        while not future.done():
-            with contextlib.suppress(BaseException):  # cancelled again, or fn failed
-                await asyncio.shield(future)
-        if not future.cancelled():
-            future.exception()  # retrieved: the cancellation is what the caller sees
+        with anyio.CancelScope(shield=True):
+            while not future.done():
+                # Cancelled again, or fn failed: either way the caller sees the
+                # first cancellation, once fn is done.
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.shield(future)
         raise

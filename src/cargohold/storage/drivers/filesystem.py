@@ -235,12 +235,17 @@ class FilesystemWriter:
                 # that finishes the upload has little left to wait for.
                 await offload.run_sync(self._kick_writeback)
         finally:  # cancelled or not: the descriptors go
-            os.close(self._fd)
-            self._fd = -1
-            if self._direct_fd >= 0:
-                os.close(self._direct_fd)
-                self._direct_fd = -1
+            # Forgotten before they are closed: a close that fails (EIO on NFS)
+            # has still freed the number, which a second close would then take
+            # from whatever file reused it.
+            fd, self._fd = self._fd, -1
+            direct_fd, self._direct_fd = self._direct_fd, -1
             self._aligned = None
+            try:
+                os.close(fd)
+            finally:
+                if direct_fd >= 0:
+                    os.close(direct_fd)
 
 
 def _still_at(fd: int, full: str) -> bool:
