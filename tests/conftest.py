@@ -8,6 +8,12 @@ import pytest
 from tests.support import LiveServer
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (``pytest.mark.anyio``) run on asyncio only, not also on trio."""
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One registry process shared by the end-to-end tests of a session."""

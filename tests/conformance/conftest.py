@@ -18,11 +18,6 @@ POSTGRES_URL = os.environ.get(
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def postgres_schema() -> Iterator[str]:
     """A throwaway schema in the test database, dropped afterwards."""
     engine = sqlalchemy.create_engine(POSTGRES_URL)

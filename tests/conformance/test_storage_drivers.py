@@ -22,11 +22,6 @@ from cargohold.storage.drivers.inmemory import InMemoryDriver
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(params=["inmemory", "filesystem"])
 async def driver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageDriver]:
     d: StorageDriver

@@ -45,11 +45,6 @@ PULL = frozenset({"pull"})
 NOTHING: frozenset[str] = frozenset()
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @cache
 def _password_hash() -> str:
     """Every test user shares one argon2 hash: each costs a good part of a second."""

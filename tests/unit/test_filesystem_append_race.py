@@ -16,11 +16,6 @@ from cargohold.storage.drivers.filesystem import FilesystemDriver
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.parametrize("then", ["published", "replaced"])
 async def test_a_file_moved_between_open_and_lock_is_not_appended_to(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, then: str

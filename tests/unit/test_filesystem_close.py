@@ -15,11 +15,6 @@ from cargohold.storage.drivers.filesystem import FilesystemDriver
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 

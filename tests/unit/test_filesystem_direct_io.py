@@ -19,11 +19,6 @@ pytestmark = pytest.mark.anyio
 MIB = 1024 * 1024
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(autouse=True)
 def o_direct_here(tmp_path: Path) -> None:
     """Every test here needs a filesystem that takes O_DIRECT (ext4, xfs, tmpfs on

@@ -15,11 +15,6 @@ from cargohold import offload
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_a_result_comes_back() -> None:
     assert await offload.run_sync(sum, [1, 2, 3]) == 6
 

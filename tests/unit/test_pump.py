@@ -18,11 +18,6 @@ pytestmark = pytest.mark.anyio
 MIB = 1024 * 1024
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def _body(pieces: list[bytes]) -> AsyncIterator[bytes]:
     for piece in pieces:
         yield piece
