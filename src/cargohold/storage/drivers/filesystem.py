@@ -182,9 +182,16 @@ class FilesystemWriter:
             if error.errno != errno.EINVAL:
                 raise
             self._direct = False
-            os.close(self._direct_fd)
-            self._direct_fd = -1
+            self._close_direct()
         return done
+
+    def _close_direct(self) -> None:
+        # Forgotten before it is closed: a close that fails (EIO on NFS) has still
+        # freed the number, which a second close would take from whatever file
+        # reused it.
+        fd, self._direct_fd = self._direct_fd, -1
+        if fd >= 0:
+            os.close(fd)
 
     def _buffer(self, size: int) -> mmap.mmap:
         """Page-aligned memory, as O_DIRECT needs, kept for this writer's next write."""
@@ -234,18 +241,13 @@ class FilesystemWriter:
                 # A chunk of a longer upload: start its write-back now, so the fsync
                 # that finishes the upload has little left to wait for.
                 await offload.run_sync(self._kick_writeback)
-        finally:  # cancelled or not: the descriptors go
-            # Forgotten before they are closed: a close that fails (EIO on NFS)
-            # has still freed the number, which a second close would then take
-            # from whatever file reused it.
+        finally:  # cancelled or not: the descriptors go, forgotten first as above
             fd, self._fd = self._fd, -1
-            direct_fd, self._direct_fd = self._direct_fd, -1
             self._aligned = None
             try:
                 os.close(fd)
             finally:
-                if direct_fd >= 0:
-                    os.close(direct_fd)
+                self._close_direct()
 
 
 def _still_at(fd: int, full: str) -> bool:
