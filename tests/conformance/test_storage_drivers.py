@@ -177,6 +177,73 @@ async def test_append_needs_an_existing_file(driver: StorageDriver) -> None:
         await driver.writer("/gone/data", append=True)
 
 
+async def test_append_with_create_makes_a_missing_file(driver: StorageDriver) -> None:
+    with pytest.raises(PathNotFound):
+        await driver.stat("/new")
+    writer = await driver.writer("/new/deeper/data", append=True, create=True)
+    assert writer.size == 0
+    info = await driver.stat("/new/deeper/data")  # there as soon as the writer is
+    assert (info.size, info.is_dir) == (0, False)
+    assert (await driver.stat("/new/deeper")).is_dir
+    await writer.write(b"first ")
+    await writer.write(b"bytes")
+    assert writer.size == 11
+    await writer.commit()
+    await writer.close()
+    assert await driver.get_content("/new/deeper/data") == b"first bytes"
+    # Made empty, nothing written: the file stays, empty.
+    empty = await driver.writer("/new/empty", append=True, create=True)
+    await empty.close()
+    assert await driver.get_content("/new/empty") == b""
+    await driver.delete("/new")
+
+
+async def test_append_with_create_keeps_an_existing_file(driver: StorageDriver) -> None:
+    await driver.put_content("/up/data", b"already here")
+    writer = await driver.writer("/up/data", append=True, create=True)
+    assert writer.size == 12
+    await writer.write(b", and more")
+    await writer.commit()
+    await writer.close()
+    assert await driver.get_content("/up/data") == b"already here, and more"
+    again = await driver.writer("/up/data", append=True, create=True)
+    assert again.size == 22
+    await again.close()
+    assert await driver.get_content("/up/data") == b"already here, and more"
+    await driver.delete("/up")
+
+
+async def test_append_with_create_is_one_appender_at_a_time(driver: StorageDriver) -> None:
+    first = await driver.writer("/up/data", append=True, create=True)
+    with pytest.raises(PathBusy):
+        await driver.writer("/up/data", append=True, create=True)
+    with pytest.raises(PathBusy):
+        await driver.writer("/up/data", append=True)
+    await first.write(b"mine")
+    await first.close()
+    second = await driver.writer("/up/data", append=True, create=True)
+    assert second.size == 4
+    await second.write(b", then yours")
+    await second.close()
+    assert await driver.get_content("/up/data") == b"mine, then yours"
+    await driver.delete("/up")
+
+
+async def test_append_without_create_still_needs_the_file(driver: StorageDriver) -> None:
+    with pytest.raises(PathNotFound):
+        await driver.writer("/up/data", append=True, create=False)
+    # Not even where the directory exists.
+    await driver.put_content("/up/other", b"x")
+    with pytest.raises(PathNotFound):
+        await driver.writer("/up/data", append=True)
+    with pytest.raises(PathNotFound):
+        await driver.stat("/up/data")  # and the failed attempt made nothing
+    # A file where a directory should be is "not found" too, with or without create.
+    with pytest.raises(PathNotFound):
+        await driver.writer("/up/other/data", append=True)
+    await driver.delete("/up")
+
+
 async def test_one_appender_at_a_time(driver: StorageDriver) -> None:
     created = await driver.writer("/up/data")
     await created.close()

@@ -106,13 +106,14 @@ class StorageDriver(Protocol):
         """Stream the file from ``offset``. Raises `PathNotFound` on first iteration."""
         ...
 
-    async def writer(self, path: str, append: bool = False) -> FileWriter:
+    async def writer(self, path: str, append: bool = False, create: bool = False) -> FileWriter:
         """Open ``path`` for writing.
 
         Without ``append`` the file is created or truncated. With ``append`` it must
-        already exist (`PathNotFound`, so a finished upload cannot be brought back)
-        and only one append writer may hold it at a time, across processes too
-        (`PathBusy`) until it is closed.
+        already exist (`PathNotFound`, so a finished upload cannot be brought back),
+        unless ``create`` asks for a missing file to be made empty first, and only
+        one append writer may hold it at a time, across processes too (`PathBusy`)
+        until it is closed.
         """
         ...
 

@@ -319,12 +319,20 @@ class FilesystemDriver:
         finally:
             f.close()
 
-    async def writer(self, path: str, append: bool = False) -> FilesystemWriter:
+    async def writer(
+        self, path: str, append: bool = False, create: bool = False
+    ) -> FilesystemWriter:
         full = self._full(path)
         if append:
+            flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT if create else 0)
             try:
-                fd = os.open(full, os.O_WRONLY | os.O_APPEND)
-            except (FileNotFoundError, NotADirectoryError):
+                fd = os.open(full, flags, 0o644)
+            except FileNotFoundError:
+                if not create:
+                    raise PathNotFound(path) from None
+                _makedirs_durable(os.path.dirname(full))
+                fd = os.open(full, flags, 0o644)
+            except NotADirectoryError:
                 raise PathNotFound(path) from None
             try:
                 # Released when the last descriptor of this open file is closed.

@@ -75,11 +75,13 @@ class InMemoryDriver:
         for start in range(offset, len(data), 1024 * 1024):
             yield data[start : start + 1024 * 1024]
 
-    async def writer(self, path: str, append: bool = False) -> InMemoryWriter:
+    async def writer(self, path: str, append: bool = False, create: bool = False) -> InMemoryWriter:
         path = _check(path)
         if append:
             if path not in self.files:
-                raise PathNotFound(path)
+                if not create:
+                    raise PathNotFound(path)
+                self.files[path] = bytearray()
             if path in self.appending:
                 raise PathBusy(path)
             self.appending.add(path)
