@@ -56,6 +56,13 @@ class LimitSettings(_Section):
     upload_chunk_bytes: int = Field(
         1024 * 1024, description="bytes buffered before hashing and writing a chunk"
     )
+    inline_blob_max_bytes: int = Field(
+        64 * 1024,
+        ge=0,
+        le=1024 * 1024,
+        description="blobs up to this size, pushed in one request, are kept in the "
+        "metadata database instead of as files; 0: never",
+    )
     stats_flush_seconds: float = Field(
         5.0, description="how often pull counts and times are written to the database"
     )
@@ -126,6 +133,12 @@ class AuthSettings(_Section):
         description="USER:PASSWORD of an administrator created at first start "
         "(prefer `cargohold admin create`)",
     )
+
+
+def upload_id_lifetime(gc: GcSettings) -> float:
+    """How long an upload id with no bytes behind it is honoured, and the record of
+    an ended upload kept: as long as an idle upload's file (at least a minute)."""
+    return max(gc.upload_max_age_seconds, 60.0)
 
 
 class Settings(BaseSettings):

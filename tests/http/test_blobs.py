@@ -21,6 +21,15 @@ from tests.http.helpers import error_codes, push_blob, sha256
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture(params=["inline", "files"])
+def settings(request: pytest.FixtureRequest, tmp_path: Any) -> Settings:
+    """Every test here runs twice: small blobs kept in the metadata database (the
+    default), and every blob a file in storage."""
+    if request.param == "inline":
+        return Settings(data_dir=tmp_path / "data")
+    return Settings(data_dir=tmp_path / "data", limits={"inline_blob_max_bytes": 0})
+
+
 async def test_post_then_put_monolithic(client: httpx.AsyncClient) -> None:
     data = b"hello blob" * 1000
     r = await client.post("/v2/team/app/blobs/uploads/")
@@ -133,15 +142,23 @@ async def test_delete_blob(client: httpx.AsyncClient) -> None:
 
 
 async def test_same_blob_in_two_repositories_is_stored_once(
-    client: httpx.AsyncClient, settings: object
+    client: httpx.AsyncClient, settings: object, registry: Registry
 ) -> None:
     data = b"shared layer" * 100
-    await push_blob(client, "team/one", data)
+    digest = await push_blob(client, "team/one", data)
     await push_blob(client, "team/two", data)
     root = settings.storage_root  # type: ignore[attr-defined]
     files = [p for p in (root / "v1" / "blobs").rglob("*") if p.is_file()]
-    assert len(files) == 1
-    assert files[0].read_bytes() == data
+    if settings.limits.inline_blob_max_bytes:  # type: ignore[attr-defined]
+        assert files == []
+        with registry.store.engine.begin() as conn:  # type: ignore[attr-defined]
+            rows = conn.exec_driver_sql("SELECT digest, content FROM blob_contents").all()
+        assert [(d, bytes(c)) for d, c in rows] == [(digest, data)]
+    else:
+        assert len(files) == 1
+        assert files[0].read_bytes() == data
+    # Opening and finishing the uploads left nothing behind.
+    assert list((root / "v1" / "uploads").glob("*")) == []
 
 
 @pytest.mark.parametrize("header", ["bytes=30-10", "bytes=0-1,5-6", "items=0-1", "bytes=x-y"])

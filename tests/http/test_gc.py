@@ -157,6 +157,8 @@ async def test_abandoned_uploads_are_purged(world: Any) -> None:
     fresh = await c.post("/v2/team/app/blobs/uploads/")
     for r in (old, fresh):
         assert r.status_code == 202
+        # An upload gets its file with its first bytes.
+        assert (await c.patch(r.headers["location"], content=b"part")).status_code == 202
     old_id = old.headers["docker-upload-uuid"]
     uploads = root / "v1" / "uploads"
     # An info file an older release left beside its upload goes with it.

@@ -19,12 +19,18 @@ from cargohold.types import Digest
 
 @dataclass(frozen=True, slots=True)
 class BlobLocation:
-    """Where to read a blob: a local file the server may send itself, or a stream."""
+    """Where to read a blob: a local file the server may send itself, a stream, or
+    (a small blob kept in the metadata store) its bytes."""
 
     digest: Digest
     size: int
     local_path: str | None
     storage_path: str
+    content: bytes | None = None
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 class Blobs:
@@ -47,11 +53,23 @@ class Blobs:
         try:
             info = await self._driver.stat(path)
         except PathNotFound:
-            raise BlobUnknown(detail={"digest": str(digest)}) from None
+            content = await self._store.blob_content(str(digest))
+            if content is None:
+                raise BlobUnknown(detail={"digest": str(digest)}) from None
+            return BlobLocation(digest, len(content), None, path, content)
         return BlobLocation(digest, info.size, self._driver.local_path(path), path)
 
     def read(self, location: BlobLocation, offset: int = 0) -> AsyncIterator[bytes]:
+        if location.content is not None:
+            return _once(location.content[offset:])
         return self._driver.reader(location.storage_path, offset)
+
+    async def _stored(self, digest: Digest) -> bool:
+        try:
+            await self._driver.stat(layout.path_for(layout.BlobData(digest)))
+        except PathNotFound:
+            return await self._store.blob_stored(str(digest))
+        return True
 
     async def mount(self, repository: str, digest: Digest, source: str | None) -> bool:
         """Link an existing blob into ``repository`` without upload; False if impossible.
@@ -70,9 +88,7 @@ class Blobs:
         # Link first, then look for the bytes: garbage collection either sees the
         # fresh link and keeps the blob, or has moved it away and we see it gone.
         await self._store.link_blob(repository, str(digest), size)
-        try:
-            await self._driver.stat(layout.path_for(layout.BlobData(digest)))
-        except PathNotFound:
+        if not await self._stored(digest):
             await self._store.unlink_blob(repository, str(digest))
             return False
         return True

@@ -11,8 +11,10 @@ A round, safe against concurrent pushes without any read-only mode:
 3. blobs nothing needs (no link, no manifest, no recycle-bin entry) and not
    written within the grace period are deleted in two steps: moved aside, checked
    again, then removed, or moved back if a push wrote them meanwhile. Content is
-   addressed by digest, so moving back an identical copy is harmless;
-4. uploads untouched for longer than the upload age limit are purged.
+   addressed by digest, so moving back an identical copy is harmless. Small blobs
+   kept in the database go in one transaction that checks again under a row lock;
+4. uploads untouched for longer than the upload age limit are purged, and the
+   records of uploads that ended longer ago are forgotten.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from cargohold.config import GcSettings
+from cargohold.config import GcSettings, upload_id_lifetime
 from cargohold.core.policies import RecycleBin
 from cargohold.metadata.governance import GovernanceStore
 from cargohold.storage import layout
@@ -93,7 +95,23 @@ class GarbageCollector:
                 report.blobs_deleted += 1
                 report.bytes_freed += info.size
                 report.deleted.append(str(blob))
+        report.blobs_kept_recent += await self.governance.count_stored_blobs_since(cutoff)
+        files_deleted = set(report.deleted)
+        for digest, size in await self.governance.stored_blobs_before(cutoff):
+            if await self.governance.blob_in_use(digest, ignore, trash_since):
+                continue
+            if dry_run or await self.governance.delete_stored_blob_if_unused(
+                digest, cutoff, trash_since
+            ):
+                report.bytes_freed += size
+                if digest not in files_deleted:  # kept both ways: one blob, two copies
+                    report.blobs_deleted += 1
+                    report.deleted.append(digest)
         report.uploads_purged = await self._purge_uploads(dry_run)
+        if not dry_run:
+            # As long as an upload id with no file is honoured (UploadIds).
+            kept = upload_id_lifetime(self.settings)
+            await self.governance.forget_ended_uploads(now - timedelta(seconds=kept))
         if not dry_run and (report.blobs_deleted or report.links_removed):
             log.info(
                 "gc: %d links, %d blobs, %d bytes freed, %d uploads purged",
@@ -136,7 +154,11 @@ class GarbageCollector:
             paths.setdefault(upload_id, []).append(info.path)
             (stale if info.modified < limit else fresh).add(upload_id)
         purged = 0
-        for upload_id in sorted(stale - fresh):
+        gone = sorted(stale - fresh)
+        if gone and not dry_run:
+            # Over, not "nothing written yet": its id must not open it again.
+            await self.governance.record_ended_uploads(gone)
+        for upload_id in gone:
             purged += 1
             if dry_run:
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from cargohold.config import Settings
+from cargohold.config import Settings, upload_id_lifetime
 from cargohold.core.access import Access
 from cargohold.core.accounts import Accounts
 from cargohold.core.blobs import Blobs
@@ -19,7 +20,7 @@ from cargohold.core.listings import Listings
 from cargohold.core.manifests import Manifests
 from cargohold.core.policies import LifecyclePolicies, RecycleBin
 from cargohold.core.repositories import Repositories
-from cargohold.core.uploads import Uploads
+from cargohold.core.uploads import UploadIds, Uploads
 from cargohold.core.usage import PullRecorder
 from cargohold.errors import Conflict
 from cargohold.metadata.accounts import AccountStore
@@ -81,7 +82,14 @@ class Registry:
             store=store,
             account_store=account_store,
             blobs=Blobs(driver, store, repositories.admit),
-            uploads=Uploads(driver, store, limits.upload_chunk_bytes, repositories.admit),
+            uploads=Uploads(
+                driver,
+                store,
+                limits.upload_chunk_bytes,
+                repositories.admit,
+                inline_max_bytes=limits.inline_blob_max_bytes,
+                ids=UploadIds(lifetime=upload_id_lifetime(settings.gc)),
+            ),
             manifests=Manifests(driver, store, limits.max_manifest_bytes, repositories, governance),
             listings=Listings(store),
             pulls=PullRecorder(store, limits.stats_flush_seconds),
@@ -100,6 +108,10 @@ class Registry:
         from cargohold.auth.keys import generate_private_key_pem
 
         self._signing_key = await self.account_store.signing_key(generate_private_key_pem)
+        # Every worker and replica reads the same key, so each honours the others' ids.
+        self.uploads.ids.use_key(
+            hashlib.sha256(b"cargohold upload ids\n" + self._signing_key[1].encode()).digest()
+        )
         await self._bootstrap_admin()
         self.pulls.start()
         self._scheduler = asyncio.get_running_loop().create_task(self._schedule())

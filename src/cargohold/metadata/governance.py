@@ -104,6 +104,31 @@ class GovernanceStore(Protocol):
         or a recycle-bin entry."""
         ...
 
+    async def stored_blobs_before(self, cutoff: datetime) -> list[tuple[str, int]]:
+        """(digest, size) of the small blobs kept in the database, stored (or stored
+        again) before ``cutoff``."""
+        ...
+
+    async def count_stored_blobs_since(self, cutoff: datetime) -> int:
+        """How many small blobs kept in the database were stored at or after
+        ``cutoff`` (garbage collection leaves them alone)."""
+        ...
+
+    async def delete_stored_blob_if_unused(
+        self, digest: str, cutoff: datetime, trash_since: datetime | None = None
+    ) -> bool:
+        """Delete a blob kept in the database if, checked again under a row lock, it
+        is still older than ``cutoff`` and nothing needs it (as `blob_in_use`)."""
+        ...
+
+    async def record_ended_uploads(self, upload_ids: list[str]) -> None:
+        """Record uploads as over (purged), like `MetadataStore.end_upload`."""
+        ...
+
+    async def forget_ended_uploads(self, before: datetime) -> int:
+        """Drop the records of uploads that ended before ``before``; how many."""
+        ...
+
     async def manifest_referenced(self, repository: str, digest: str) -> bool:
         """Whether a manifest in ``repository`` (an index) still names ``digest``."""
         ...

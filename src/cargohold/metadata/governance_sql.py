@@ -441,37 +441,104 @@ class SqlGovernanceStore(SqlStorePart):
         ignore_links: frozenset[tuple[str, str]] = frozenset(),
         trash_since: datetime | None = None,
     ) -> bool:
-        def q(conn: Connection) -> bool:
-            links = conn.execute(
-                select(t.repositories.c.name)
-                .join(t.repository_blobs, t.repository_blobs.c.repository_id == t.repositories.c.id)
-                .where(t.repository_blobs.c.digest == digest)
-            ).scalars()
-            if any((name, digest) not in ignore_links for name in links):
-                return True
-            for stmt in (
-                select(t.manifests.c.id).where(t.manifests.c.digest == digest).limit(1),
-                select(t.manifest_references.c.manifest_id)
-                .where(t.manifest_references.c.digest == digest)
-                .limit(1),
-                select(pt.package_assets.c.path)
-                .where(pt.package_assets.c.digest == digest)
-                .limit(1),
-                select(pt.package_assets.c.path)
-                .where(pt.package_assets.c.extra_digest == digest)
-                .limit(1),
-                select(g.trash.c.id)
-                .where(
-                    (g.trash.c.digest == digest) | g.trash.c.refs.contains(f'"{digest}"'),
-                    g.trash.c.deleted_at >= (trash_since or datetime.min.replace(tzinfo=UTC)),
-                )
-                .limit(1),
-            ):
-                if conn.execute(stmt).first() is not None:
-                    return True
-            return False
+        return bool(
+            await self._read(lambda conn: self._in_use(conn, digest, ignore_links, trash_since))
+        )
 
-        return bool(await self._read(q))
+    @staticmethod
+    def _in_use(
+        conn: Connection,
+        digest: str,
+        ignore_links: frozenset[tuple[str, str]] = frozenset(),
+        trash_since: datetime | None = None,
+    ) -> bool:
+        links = conn.execute(
+            select(t.repositories.c.name)
+            .join(t.repository_blobs, t.repository_blobs.c.repository_id == t.repositories.c.id)
+            .where(t.repository_blobs.c.digest == digest)
+        ).scalars()
+        if any((name, digest) not in ignore_links for name in links):
+            return True
+        for stmt in (
+            select(t.manifests.c.id).where(t.manifests.c.digest == digest).limit(1),
+            select(t.manifest_references.c.manifest_id)
+            .where(t.manifest_references.c.digest == digest)
+            .limit(1),
+            select(pt.package_assets.c.path).where(pt.package_assets.c.digest == digest).limit(1),
+            select(pt.package_assets.c.path)
+            .where(pt.package_assets.c.extra_digest == digest)
+            .limit(1),
+            select(g.trash.c.id)
+            .where(
+                (g.trash.c.digest == digest) | g.trash.c.refs.contains(f'"{digest}"'),
+                g.trash.c.deleted_at >= (trash_since or datetime.min.replace(tzinfo=UTC)),
+            )
+            .limit(1),
+        ):
+            if conn.execute(stmt).first() is not None:
+                return True
+        return False
+
+    async def stored_blobs_before(self, cutoff: datetime) -> list[tuple[str, int]]:
+        def q(conn: Connection) -> list[tuple[str, int]]:
+            bc = t.blob_contents
+            rows = conn.execute(
+                select(bc.c.digest, bc.c.size).where(bc.c.stored_at < cutoff).order_by(bc.c.digest)
+            )
+            return [(str(d), int(n)) for d, n in rows]
+
+        return list(await self._read(q))
+
+    async def count_stored_blobs_since(self, cutoff: datetime) -> int:
+        def q(conn: Connection) -> int:
+            bc = t.blob_contents
+            stmt = select(func.count()).select_from(bc).where(bc.c.stored_at >= cutoff)
+            return int(conn.execute(stmt).scalar_one())
+
+        return int(await self._read(q))
+
+    async def delete_stored_blob_if_unused(
+        self, digest: str, cutoff: datetime, trash_since: datetime | None = None
+    ) -> bool:
+        def q(conn: Connection) -> bool:
+            bc = t.blob_contents
+            # Locked first: a push storing it again waits, and then finds it gone and
+            # stores it anew; a mount checks for it after linking, under a share lock.
+            row = conn.execute(
+                select(bc.c.stored_at).where(bc.c.digest == digest).with_for_update()
+            ).first()
+            stored = None if row is None else _dt(row[0])
+            if stored is None or stored >= cutoff:
+                return False
+            # Fresh statements: on PostgreSQL they see what committed while we waited.
+            if self._in_use(conn, digest, trash_since=trash_since):
+                return False
+            conn.execute(delete(bc).where(bc.c.digest == digest))
+            return True
+
+        return bool(await self._write(q))
+
+    async def record_ended_uploads(self, upload_ids: list[str]) -> None:
+        def q(conn: Connection) -> None:
+            eu, now = t.ended_uploads, _now()
+            unique = list(dict.fromkeys(upload_ids))
+            for start in range(0, len(unique), 500):
+                batch = unique[start : start + 500]
+                known = set(
+                    conn.execute(select(eu.c.upload_id).where(eu.c.upload_id.in_(batch))).scalars()
+                )
+                rows = [{"upload_id": u, "ended_at": now} for u in batch if u not in known]
+                if rows:
+                    conn.execute(insert(eu), rows)
+
+        await self._write(q)
+
+    async def forget_ended_uploads(self, before: datetime) -> int:
+        def q(conn: Connection) -> int:
+            eu = t.ended_uploads
+            return int(conn.execute(delete(eu).where(eu.c.ended_at < before)).rowcount or 0)
+
+        return int(await self._write(q))
 
     async def manifest_referenced(self, repository: str, digest: str) -> bool:
         def q(conn: Connection) -> bool:

@@ -74,6 +74,12 @@ _LINKED_BLOB = _Query(
 _ANY_BLOB_LINK = _Query(
     select(t.repository_blobs.c.size).where(t.repository_blobs.c.digest == bindparam("digest"))
 )
+_BLOB_CONTENT = _Query(
+    select(t.blob_contents.c.content).where(t.blob_contents.c.digest == bindparam("digest"))
+)
+_UPLOAD_ENDED = _Query(
+    select(t.ended_uploads.c.ended_at).where(t.ended_uploads.c.upload_id == bindparam("upload"))
+)
 _MANIFEST_BY_DIGEST = _Query(
     select(*_MANIFEST_COLUMNS)
     .join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
@@ -200,6 +206,25 @@ class SqlMetadataStore(SqlEngine):
                 index_elements=["repository_id", "digest"],
                 set_={"linked_at": link.excluded.linked_at},
             )
+        )
+        content = self._insert_ignore(t.blob_contents).values(
+            digest=bindparam("digest"),
+            size=bindparam("size"),
+            content=bindparam("content"),
+            stored_at=bindparam("at"),
+        )
+        # Storing it again renews the time, as linking does: garbage collection then
+        # leaves it alone for a grace period (and, on PostgreSQL, the update locks
+        # the row against a collector deleting it meanwhile).
+        self._q_store_content = _Query(
+            content.on_conflict_do_update(
+                index_elements=["digest"], set_={"stored_at": content.excluded.stored_at}
+            )
+        )
+        self._q_end_upload = _Query(
+            self._insert_ignore(t.ended_uploads)
+            .values(upload_id=bindparam("upload"), ended_at=bindparam("at"))
+            .on_conflict_do_nothing()
         )
 
     def _raw_repo_id(self, cursor: Any, name: str) -> int:
@@ -355,14 +380,52 @@ class SqlMetadataStore(SqlEngine):
 
     # -- blob links -------------------------------------------------------------------
 
-    async def link_blob(self, repository: str, digest: str, size: int) -> None:
+    async def link_blob(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        *,
+        content: bytes | None = None,
+        ended_upload: str | None = None,
+    ) -> None:
         def q(cursor: Any) -> None:
+            at = self._ts(_now())
+            if content is not None:
+                self._exec(
+                    cursor, self._q_store_content, digest=digest, size=size, content=content, at=at
+                )
             repo_id = self._raw_repo_id(cursor, repository)
-            self._exec(
-                cursor, self._q_link, repo_id=repo_id, digest=digest, size=size, at=self._ts(_now())
-            )
+            self._exec(cursor, self._q_link, repo_id=repo_id, digest=digest, size=size, at=at)
+            if ended_upload is not None:
+                self._exec(cursor, self._q_end_upload, upload=ended_upload, at=at)
 
         await self._submit(q)
+
+    async def blob_content(self, digest: str) -> bytes | None:
+        row = await self._fetchone(_BLOB_CONTENT, digest=digest)
+        return None if row is None else bytes(row[0])
+
+    async def blob_stored(self, digest: str) -> bool:
+        if self._inline:  # writers are serialised: a collector's delete is all or none
+            return await self._fetchone(_BLOB_CONTENT, digest=digest) is not None
+
+        def q(conn: Connection) -> bool:
+            bc = t.blob_contents
+            # Share-locked: waits for a collector holding the row, then sees its verdict.
+            stmt = select(bc.c.size).where(bc.c.digest == digest).with_for_update(read=True)
+            return conn.execute(stmt).first() is not None
+
+        return bool(await self._run(self._read, q))
+
+    async def end_upload(self, upload_id: str) -> None:
+        def q(cursor: Any) -> None:
+            self._exec(cursor, self._q_end_upload, upload=upload_id, at=self._ts(_now()))
+
+        await self._submit(q)
+
+    async def upload_ended(self, upload_id: str) -> bool:
+        return await self._fetchone(_UPLOAD_ENDED, upload=upload_id) is not None
 
     async def linked_blob_size(self, repository: str, digest: str) -> int | None:
         row = await self._fetchone(_LINKED_BLOB, repo=repository, digest=digest)

@@ -91,8 +91,38 @@ class MetadataStore(Protocol):
         """Names sorted in byte order, strictly after ``last``, at most ``limit``."""
         ...
 
-    async def link_blob(self, repository: str, digest: str, size: int) -> None:
-        """Let ``repository`` see the blob; creates the repository. Idempotent."""
+    async def link_blob(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        *,
+        content: bytes | None = None,
+        ended_upload: str | None = None,
+    ) -> None:
+        """Let ``repository`` see the blob; creates the repository. Idempotent.
+
+        In the same transaction: with ``content``, the blob's bytes are stored here
+        (a small blob kept out of storage); with ``ended_upload``, that upload is
+        recorded as over (`upload_ended`)."""
+        ...
+
+    async def blob_content(self, digest: str) -> bytes | None:
+        """The bytes of a blob stored here by `link_blob`, or None."""
+        ...
+
+    async def blob_stored(self, digest: str) -> bool:
+        """Whether the blob's bytes are stored here; waits for a garbage collector
+        deciding about it (a mount checks this after linking)."""
+        ...
+
+    async def end_upload(self, upload_id: str) -> None:
+        """Record that the upload was cancelled: it must not be continued."""
+        ...
+
+    async def upload_ended(self, upload_id: str) -> bool:
+        """Whether the upload was finished or cancelled (recorded within the upload
+        age limit: garbage collection forgets older records)."""
         ...
 
     async def linked_blob_size(self, repository: str, digest: str) -> int | None:

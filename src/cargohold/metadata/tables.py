@@ -49,6 +49,27 @@ repository_blobs = Table(
     Index("ix_repository_blobs_digest", "digest"),
 )
 
+# Small blobs (a config, a signature, a tiny layer) are kept here rather than as
+# files: storing one is then a row in the transaction that links it, with no file
+# to create, fsync, rename and fsync the directory of. Shared by digest, like files.
+blob_contents = Table(
+    "blob_contents",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
+)
+
+# Uploads that were finished or cancelled. An upload gets a file only with its first
+# bytes, so a missing file alone cannot tell "not written to yet" from "over".
+ended_uploads = Table(
+    "ended_uploads",
+    metadata,
+    Column("upload_id", String(64), primary_key=True),
+    Column("ended_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
 manifests = Table(
     "manifests",
     metadata,

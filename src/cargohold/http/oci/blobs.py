@@ -104,8 +104,9 @@ async def _opened(chunks: AsyncIterator[bytes], digest: Digest) -> AsyncIterator
 _RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 
 
-def _range_or_none(request: Request, size: int) -> None:
-    """Check a ``Range`` header before the file response sees it.
+def _range_or_none(request: Request, size: int) -> str | None:
+    """Check a ``Range`` header before the file response sees it; the header, if
+    it is to be honoured.
 
     A single satisfiable range goes through; one that starts past the end gets the
     OCI 416 error with ``Content-Range: bytes */size``; anything else (several
@@ -113,7 +114,7 @@ def _range_or_none(request: Request, size: int) -> None:
     """
     header = request.headers.get("range")
     if header is None:
-        return
+        return None
     found = _RANGE.match(header.strip())
     valid = False
     if found:
@@ -131,6 +132,8 @@ def _range_or_none(request: Request, size: int) -> None:
         request.scope["headers"] = [
             (k, v) for k, v in request.scope["headers"] if k.lower() != b"range"
         ]
+        return None
+    return header
 
 
 async def get_blob(request: Request) -> Response:
@@ -147,6 +150,8 @@ async def get_blob(request: Request) -> Response:
     if request.method == "HEAD":
         headers["Content-Length"] = str(location.size)
         return Response(status_code=200, headers=headers, media_type="application/octet-stream")
+    if location.content is not None:
+        return _bytes_response(request, location.content, digest, headers)
     slot = None
     if location.local_path is not None:
         if "range" in request.headers or location.size <= SEND_FILE_MAX or not STREAM_SLOTS.take():
@@ -173,6 +178,30 @@ def _file_response(
         raise BlobUnknown(detail={"digest": str(digest)}) from None
     return BlobFileResponse(
         path, stat_result=stat, headers=headers, media_type="application/octet-stream"
+    )
+
+
+def _bytes_response(
+    request: Request, data: bytes, digest: Digest, headers: dict[str, str]
+) -> Response:
+    """A small blob kept in the metadata store, whole or one range of it (the same
+    rules as `_range_or_none`)."""
+    size = len(data)
+    header = _range_or_none(request, size)
+    found = None if header is None else _RANGE.match(header.strip())
+    if found is None:
+        return Response(data, headers=headers, media_type="application/octet-stream")
+    first, last = found.groups()
+    if first:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    else:  # the last N bytes
+        start, end = max(size - int(last), 0), size - 1
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return Response(
+        data[start : end + 1],
+        status_code=206,
+        headers=headers,
+        media_type="application/octet-stream",
     )
 
 
