@@ -213,6 +213,26 @@ async def test_append_with_create_keeps_an_existing_file(driver: StorageDriver) 
     await driver.delete("/up")
 
 
+async def test_a_writer_knows_which_file_it_holds(driver: StorageDriver) -> None:
+    """Same file, same identity, even renamed; made again at the same path (same
+    size), another one: an upload's cached hash must not be trusted for it."""
+    first = await driver.writer("/up/data", append=True, create=True)
+    await first.write(b"1234")
+    await first.close()
+    again = await driver.writer("/up/data", append=True)
+    assert again.identity == first.identity
+    await again.close()
+    await driver.move("/up/data", "/up/moved")
+    moved = await driver.writer("/up/moved", append=True)
+    assert moved.identity == first.identity
+    await moved.close()
+    other = await driver.writer("/up/data", append=True, create=True)
+    await other.write(b"5678")
+    await other.close()
+    assert other.identity != first.identity
+    await driver.delete("/up")
+
+
 async def test_append_with_create_is_one_appender_at_a_time(driver: StorageDriver) -> None:
     first = await driver.writer("/up/data", append=True, create=True)
     with pytest.raises(PathBusy):

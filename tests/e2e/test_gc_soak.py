@@ -23,11 +23,13 @@ layers (manifest bytes live in the metadata database).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import queue
 import random
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -436,14 +438,18 @@ def run_gc(data_dir: Path, grace: float) -> dict[str, Any]:
     return report
 
 
-def blob_files(data_dir: Path) -> set[str]:
+def stored_blobs(data_dir: Path) -> set[str]:
+    """Digests whose bytes are stored: files, and small blobs kept in the database."""
     root = data_dir / "storage" / "v1" / "blobs"
-    return {
+    files = {
         f"{algorithm.name}:{path.name}"
         for algorithm in root.iterdir()
         for path in algorithm.glob("*/*")
         if path.is_file()
     }
+    with contextlib.closing(sqlite3.connect(data_dir / "metadata.db")) as db:
+        rows = {digest for (digest,) in db.execute("SELECT digest FROM blob_contents")}
+    return files | rows
 
 
 def run_threads(targets: list[tuple[str, Callable[[], None]]], soak: Soak) -> list[str]:
@@ -527,7 +533,7 @@ def test_gc_soak_with_concurrent_pushes_pulls_and_deletes(tmp_path: Path) -> Non
         assert "error" not in final, final
         print(f"final gc round: {json.dumps(final)}")
         wanted = {digest for image in live for digest in image.blobs}
-        stored = blob_files(server.data_dir)
+        stored = stored_blobs(server.data_dir)
         assert not wanted - stored, f"needed blobs deleted: {sorted(wanted - stored)[:20]}"
         assert not stored - wanted, f"garbage left behind: {sorted(stored - wanted)[:20]}"
         held = server.data_dir / "storage" / "v1" / "gc"

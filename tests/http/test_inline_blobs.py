@@ -169,6 +169,22 @@ async def test_a_fresh_upload_can_be_cancelled(
 # -- reading a database-kept blob: ranges ----------------------------------------------
 
 
+async def test_if_range_that_does_not_match_serves_the_whole_blob(
+    client: httpx.AsyncClient,
+) -> None:
+    """RFC 9110: a range is only for the copy the client names (the file path does
+    the same, through Starlette)."""
+    data = bytes(range(40))
+    digest = await push_blob(client, "team/app", data)
+    url = f"/v2/team/app/blobs/{digest}"
+    other = await client.get(url, headers={"Range": "bytes=0-9", "If-Range": '"not-this"'})
+    assert other.status_code == 200
+    assert other.content == data
+    same = await client.get(url, headers={"Range": "bytes=0-9", "If-Range": f'"{digest}"'})
+    assert same.status_code == 206
+    assert same.content == data[:10]
+
+
 @pytest.mark.parametrize(
     ("header", "start", "end"),
     [

@@ -340,13 +340,18 @@ async def _get_from_a_fresh_process(settings: Settings, reference: str) -> httpx
 async def test_manifest_bytes_live_in_the_database(
     client: httpx.AsyncClient, registry: Registry, settings: Settings
 ) -> None:
-    digest, manifest = await push_image(client, "team/app", "v1")
+    config, layer = b'{"architecture":"amd64"}', b"a layer"
+    digest, manifest = await push_image(client, "team/app", "v1", [layer], config)
     # No file in storage for the manifest: its bytes were committed with its row.
     stored = [
-        layout.blob_digest(info.path)
+        str(layout.blob_digest(info.path))
         async for info in registry.driver.walk(layout.path_for(layout.BlobsRoot()))
     ]
-    assert Digest.parse(digest) not in stored
+    # (The small config and layer are kept in the database too, as blob rows.)
+    rows = [d for d in (sha256(config), sha256(layer)) if await registry.store.blob_content(d)]
+    assert sorted(stored + rows) == sorted([sha256(config), sha256(layer)])
+    assert digest not in stored
+    assert await registry.store.blob_content(digest) is None
     assert await registry.store.manifest_content("team/app", digest) == manifest
     r = await _get_from_a_fresh_process(settings, "v1")
     assert r.status_code == 200

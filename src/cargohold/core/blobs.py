@@ -29,10 +29,6 @@ class BlobLocation:
     content: bytes | None = None
 
 
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
-
-
 class Blobs:
     def __init__(
         self,
@@ -60,8 +56,7 @@ class Blobs:
         return BlobLocation(digest, info.size, self._driver.local_path(path), path)
 
     def read(self, location: BlobLocation, offset: int = 0) -> AsyncIterator[bytes]:
-        if location.content is not None:
-            return _once(location.content[offset:])
+        """A blob in storage (one kept in the database comes with its bytes)."""
         return self._driver.reader(location.storage_path, offset)
 
     async def _stored(self, digest: Digest) -> bool:

@@ -109,9 +109,7 @@ class GarbageCollector:
                     report.deleted.append(digest)
         report.uploads_purged = await self._purge_uploads(dry_run)
         if not dry_run:
-            # As long as an upload id with no file is honoured (UploadIds).
-            kept = upload_id_lifetime(self.settings)
-            await self.governance.forget_ended_uploads(now - timedelta(seconds=kept))
+            await self.forget_ended_uploads()
         if not dry_run and (report.blobs_deleted or report.links_removed):
             log.info(
                 "gc: %d links, %d blobs, %d bytes freed, %d uploads purged",
@@ -121,6 +119,12 @@ class GarbageCollector:
                 report.uploads_purged,
             )
         return report
+
+    async def forget_ended_uploads(self) -> int:
+        """Drop the records of ended uploads whose ids no longer open anything (they
+        are kept as long as an upload id with no file is honoured: `UploadIds`)."""
+        kept = timedelta(seconds=upload_id_lifetime(self.settings))
+        return await self.governance.forget_ended_uploads(datetime.now(UTC) - kept)
 
     async def _delete_blob(self, digest: Digest, cutoff: datetime, trash_since: datetime) -> bool:
         path = layout.path_for(layout.BlobData(digest))

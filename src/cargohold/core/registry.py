@@ -144,6 +144,8 @@ class Registry:
                     purged = await self.trash.purge()
                     if purged:
                         log.info("purged %d recycle bin entries past retention", purged)
+                    # Also when collection is off: a row per finished upload adds up.
+                    await self.gc.forget_ended_uploads()
             except Exception:  # keep the loop alive; the next round tries again
                 log.exception("scheduled governance round failed")
 

@@ -520,16 +520,11 @@ class SqlGovernanceStore(SqlStorePart):
 
     async def record_ended_uploads(self, upload_ids: list[str]) -> None:
         def q(conn: Connection) -> None:
-            eu, now = t.ended_uploads, _now()
-            unique = list(dict.fromkeys(upload_ids))
-            for start in range(0, len(unique), 500):
-                batch = unique[start : start + 500]
-                known = set(
-                    conn.execute(select(eu.c.upload_id).where(eu.c.upload_id.in_(batch))).scalars()
-                )
-                rows = [{"upload_id": u, "ended_at": now} for u in batch if u not in known]
-                if rows:
-                    conn.execute(insert(eu), rows)
+            now = _now()
+            rows = [{"upload_id": u, "ended_at": now} for u in dict.fromkeys(upload_ids)]
+            if rows:  # ids recorded already (a client's cancel, say) stay as they are
+                stmt = self._base._insert_ignore(t.ended_uploads).on_conflict_do_nothing()
+                conn.execute(stmt, rows)
 
         await self._write(q)
 

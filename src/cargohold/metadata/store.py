@@ -117,12 +117,14 @@ class MetadataStore(Protocol):
         ...
 
     async def end_upload(self, upload_id: str) -> None:
-        """Record that the upload was cancelled: it must not be continued."""
+        """Record that the upload is over (cancelled, or discarded after a digest
+        mismatch or a refusal): it must not be continued."""
         ...
 
     async def upload_ended(self, upload_id: str) -> bool:
-        """Whether the upload was finished or cancelled (recorded within the upload
-        age limit: garbage collection forgets older records)."""
+        """Whether the upload is over: finished, cancelled, discarded or purged.
+        Records are kept as long as an upload id lives (`upload_id_lifetime`);
+        garbage collection forgets older ones."""
         ...
 
     async def linked_blob_size(self, repository: str, digest: str) -> int | None:

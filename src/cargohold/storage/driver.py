@@ -64,6 +64,12 @@ class FileWriter(Protocol):
         """Bytes in the file so far, including what an append writer started with."""
         ...
 
+    @property
+    def identity(self) -> object:
+        """Which file this is (equal only for the same file, however it was renamed):
+        a file removed and made again at the same path is another file."""
+        ...
+
     async def write(self, data: bytes) -> None:
         """Append ``data``."""
         ...

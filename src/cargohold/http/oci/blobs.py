@@ -188,6 +188,9 @@ def _bytes_response(
     rules as `_range_or_none`)."""
     size = len(data)
     header = _range_or_none(request, size)
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range != headers["ETag"]:
+        header = None  # the client's copy is another: it gets the whole blob (RFC 9110)
     found = None if header is None else _RANGE.match(header.strip())
     if found is None:
         return Response(data, headers=headers, media_type="application/octet-stream")

@@ -105,9 +105,17 @@ class FilesystemWriter:
     wait for) cost a copy per write and 20% of push throughput.
     """
 
-    def __init__(self, fd: int, size: int, path: str, resolve: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        fd: int,
+        size: int,
+        path: str,
+        resolve: Callable[[str], str],
+        identity: object = None,
+    ) -> None:
         self._fd = fd
         self._size = size
+        self._identity = identity
         self._path = path  # where the file is now, on disk
         self._resolve = resolve
         self._unsynced = 0
@@ -123,6 +131,10 @@ class FilesystemWriter:
     @property
     def size(self) -> int:
         return self._size
+
+    @property
+    def identity(self) -> object:
+        return self._identity
 
     def _write_all(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
@@ -352,7 +364,8 @@ class FilesystemDriver:
             except FileNotFoundError:
                 _makedirs_durable(os.path.dirname(full))
                 fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        return FilesystemWriter(fd, os.fstat(fd).st_size, full, self._full)
+        info = os.fstat(fd)
+        return FilesystemWriter(fd, info.st_size, full, self._full, (info.st_dev, info.st_ino))
 
     async def stat(self, path: str) -> FileInfo:
         try:

@@ -22,10 +22,15 @@ class InMemoryWriter:
     def __init__(self, driver: InMemoryDriver, path: str) -> None:
         self._driver = driver
         self._path = path
+        self._identity = driver.identities[path]
 
     @property
     def size(self) -> int:
         return len(self._driver.files[self._path])
+
+    @property
+    def identity(self) -> object:
+        return self._identity
 
     async def write(self, data: bytes) -> None:
         self._driver.files[self._path] += data
@@ -38,6 +43,7 @@ class InMemoryWriter:
         if move_to is not None:
             dest = _check(move_to)
             self._driver.files[dest] = self._driver.files.pop(self._path)
+            self._driver.identities[dest] = self._driver.identities.pop(self._path)
             self._driver.appending.discard(self._path)
             self._path = dest
 
@@ -51,6 +57,8 @@ class InMemoryDriver:
     def __init__(self) -> None:
         self.files: dict[str, bytearray] = {}
         self.mtimes: dict[str, float] = {}
+        # One token per file made: a file made again at the same path is another.
+        self.identities: dict[str, object] = {}
         self.appending: set[str] = set()
 
     def _is_dir(self, path: str) -> bool:
@@ -65,6 +73,7 @@ class InMemoryDriver:
 
     async def put_content(self, path: str, data: bytes, durable: bool = True) -> None:
         self.files[_check(path)] = bytearray(data)
+        self.identities[path] = object()
         self.mtimes[path] = time.time()
 
     async def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
@@ -82,11 +91,13 @@ class InMemoryDriver:
                 if not create:
                     raise PathNotFound(path)
                 self.files[path] = bytearray()
+                self.identities[path] = object()
             if path in self.appending:
                 raise PathBusy(path)
             self.appending.add(path)
         else:
             self.files[path] = bytearray()
+            self.identities[path] = object()
         self.mtimes[path] = time.time()
         return InMemoryWriter(self, path)
 
@@ -114,6 +125,7 @@ class InMemoryDriver:
             raise PathNotFound(source)
         self.files[dest] = self.files.pop(source)
         self.mtimes[dest] = self.mtimes.pop(source, time.time())
+        self.identities[dest] = self.identities.pop(source, object())
 
     async def delete(self, path: str) -> None:
         path = _check(path)
@@ -124,6 +136,7 @@ class InMemoryDriver:
         for p in doomed:
             del self.files[p]
             self.mtimes.pop(p, None)
+            self.identities.pop(p, None)
 
     def local_path(self, path: str) -> str | None:
         return None
