@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy
 
+from cargohold.metadata.governance_sql import SqlGovernanceStore
+from cargohold.metadata.sql import SqlMetadataStore
 from tests.support import IN_CI
 
 POSTGRES_URL = os.environ.get(
@@ -43,3 +46,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'meta.db'}"
     schema = request.getfixturevalue("postgres_schema")
     return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+
+
+@dataclass
+class Stores:
+    """The metadata store and the governance store over it."""
+
+    base: SqlMetadataStore
+    gov: SqlGovernanceStore
+
+
+@pytest.fixture
+async def stores(database_url: str) -> AsyncIterator[Stores]:
+    base = SqlMetadataStore(database_url)
+    await base.create_schema()
+    yield Stores(base, SqlGovernanceStore(base))
+    await base.close()

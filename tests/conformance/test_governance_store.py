@@ -3,17 +3,14 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cargohold.errors import ManifestBlobUnknown
 from cargohold.metadata.governance import LifecycleRun
-from cargohold.metadata.governance_sql import SqlGovernanceStore
-from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.store import ManifestRecord, ManifestReferences
+from tests.conformance.conftest import Stores
 
 pytestmark = pytest.mark.anyio
 
@@ -21,20 +18,6 @@ CONFIG, LAYER, SHARED = ("sha256:" + c * 64 for c in "abc")
 M1, M2, INDEX = ("sha256:" + c * 64 for c in "123")
 FUTURE = datetime.now(UTC) + timedelta(days=1)
 MANIFEST_BYTES = b'{"schemaVersion": 2}\x00\xff'  # the bin must keep any bytes
-
-
-@dataclass
-class Stores:
-    base: SqlMetadataStore
-    gov: SqlGovernanceStore
-
-
-@pytest.fixture
-async def stores(database_url: str) -> AsyncIterator[Stores]:
-    base = SqlMetadataStore(database_url)
-    await base.create_schema()
-    yield Stores(base, SqlGovernanceStore(base))
-    await base.close()
 
 
 async def image(s: Stores, repo: str, digest: str, tag: str | None, *blobs: str) -> None:

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
-from cargohold.metadata.governance_sql import SqlGovernanceStore
 from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord
 from cargohold.metadata.packages_sql import SqlPackageStore
-from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.store import ManifestRecord, ManifestReferences
+from tests.conformance.conftest import Stores
 
 pytestmark = pytest.mark.anyio
 
@@ -36,20 +33,6 @@ def digest_of(data: bytes) -> str:
 def upload_id(n: int) -> str:
     """Shaped like the ids the registry issues: nonce, time of issue, hash."""
     return f"{n:032x}-6650a2b0-{n:016x}"
-
-
-@dataclass
-class Stores:
-    base: SqlMetadataStore
-    gov: SqlGovernanceStore
-
-
-@pytest.fixture
-async def stores(database_url: str) -> AsyncIterator[Stores]:
-    base = SqlMetadataStore(database_url)
-    await base.create_schema()
-    yield Stores(base, SqlGovernanceStore(base))
-    await base.close()
 
 
 def content_rows(s: Stores) -> list[tuple[str, int, bytes]]:
