@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
+from cargohold.metadata.accounts_sql import SqlAccountStore
 from cargohold.metadata.governance_sql import SqlGovernanceStore
+from cargohold.metadata.packages_sql import SqlPackageStore
 from cargohold.metadata.sql import SqlMetadataStore
 from tests.support import IN_CI
 
@@ -50,15 +52,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @dataclass
 class Stores:
-    """The metadata store and the governance store over it."""
+    """The metadata store and the stores that share its engine."""
 
     base: SqlMetadataStore
     gov: SqlGovernanceStore
+    packages: SqlPackageStore
+    accounts: SqlAccountStore
 
 
 @pytest.fixture
 async def stores(database_url: str) -> AsyncIterator[Stores]:
     base = SqlMetadataStore(database_url)
     await base.create_schema()
-    yield Stores(base, SqlGovernanceStore(base))
+    yield Stores(base, SqlGovernanceStore(base), SqlPackageStore(base), SqlAccountStore(base))
     await base.close()

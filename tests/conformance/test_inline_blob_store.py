@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import text
 
 from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord
-from cargohold.metadata.packages_sql import SqlPackageStore
 from cargohold.metadata.store import ManifestRecord, ManifestReferences
 from tests.conformance.conftest import Stores
 
@@ -382,7 +381,7 @@ async def test_a_blob_in_the_recycle_bin_is_kept(stores: Stores) -> None:
 
 
 async def test_a_blob_a_package_asset_uses_is_kept(stores: Stores) -> None:
-    packages = SqlPackageStore(stores.base)
+    packages = stores.packages
     now = datetime.now(UTC)
     await packages.create_package_repository(
         PackageRepositoryRecord(

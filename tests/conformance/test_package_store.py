@@ -3,39 +3,19 @@ PostgreSQL, and how package files count for quotas and garbage collection."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from cargohold.metadata.accounts import UserRecord
-from cargohold.metadata.accounts_sql import SqlAccountStore
-from cargohold.metadata.governance_sql import SqlGovernanceStore
 from cargohold.metadata.packages import AssetRecord, PackageRepositoryRecord
-from cargohold.metadata.packages_sql import SqlPackageStore
-from cargohold.metadata.sql import SqlMetadataStore
+from tests.conformance.conftest import Stores
 
 pytestmark = pytest.mark.anyio
 
 JAR, POM, TGZ = ("sha256:" + c * 64 for c in "abc")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-@dataclass
-class Stores:
-    base: SqlMetadataStore
-    packages: SqlPackageStore
-    gov: SqlGovernanceStore
-    accounts: SqlAccountStore
-
-
-@pytest.fixture
-async def stores(database_url: str) -> AsyncIterator[Stores]:
-    base = SqlMetadataStore(database_url)
-    await base.create_schema()
-    yield Stores(base, SqlPackageStore(base), SqlGovernanceStore(base), SqlAccountStore(base))
-    await base.close()
 
 
 def repo(name: str, fmt: str = "maven", namespace: str = "team") -> PackageRepositoryRecord:

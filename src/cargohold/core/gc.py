@@ -98,6 +98,8 @@ class GarbageCollector:
         report.blobs_kept_recent += await self.governance.count_stored_blobs_since(cutoff)
         files_deleted = set(report.deleted)
         for digest, size in await self.governance.stored_blobs_before(cutoff):
+            # A read first, as for files: most rows are in use, and the delete is a
+            # write transaction that pushes would queue behind.
             if await self.governance.blob_in_use(digest, ignore, trash_since):
                 continue
             if dry_run or await self.governance.delete_stored_blob_if_unused(

@@ -32,7 +32,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any
 
 from cargohold.core.streams import pump, read_limited
 from cargohold.errors import (
@@ -173,22 +173,21 @@ class Uploads:
         over: finished, cancelled, or too old."""
         return self.ids.fresh(upload_id) and not await self._store.upload_ended(upload_id)
 
-    @overload
-    async def _size(self, repository: str, upload_id: str) -> int: ...
-    @overload
-    async def _size(self, repository: str, upload_id: str, of_file: bool) -> int | None: ...
-
-    async def _size(self, repository: str, upload_id: str, of_file: bool = False) -> int | None:
-        """The upload's size so far (``of_file``: None while it has no file);
-        `BlobUploadUnknown` if there is no such upload."""
+    async def _file_size(self, repository: str, upload_id: str) -> int | None:
+        """The size of the upload's file, None while it has none; `BlobUploadUnknown`
+        if there is no such upload."""
         self._check(repository, upload_id)
         try:
             stat = await self._driver.stat(layout.path_for(layout.UploadData(upload_id)))
         except PathNotFound:
             if await self._open_without_bytes(upload_id):
-                return None if of_file else 0
+                return None
             raise BlobUploadUnknown(detail={"upload": upload_id}) from None
         return stat.size
+
+    async def _size(self, repository: str, upload_id: str) -> int:
+        """The upload's size so far; `BlobUploadUnknown` if there is no such upload."""
+        return await self._file_size(repository, upload_id) or 0
 
     @contextlib.asynccontextmanager
     async def _session(
@@ -327,7 +326,7 @@ class Uploads:
         if body is not None and self._fits_inline(content_range, content_length):
             self._check(repository, upload_id)
             async with self._lock(upload_id):
-                if await self._size(repository, upload_id, of_file=True) is None:
+                if await self._file_size(repository, upload_id) is None:
                     return await self._store_whole(
                         repository, digest, body, content_range, content_length, upload_id
                     )
@@ -363,21 +362,19 @@ class Uploads:
         if data is None or len(data) != expected:
             got = "more" if data is None else str(len(data))
             raise SizeInvalid(f"body has {got} bytes, {expected} were declared")
-        actual = Digest.of(data, digest.algorithm)
-        if actual != digest:
-            if upload_id is not None:
-                await self._store.end_upload(upload_id)  # discarded, as distribution does
-            raise DigestInvalid(
-                "uploaded content does not match the digest",
-                detail={"digest": str(digest), "actual": str(actual)},
-            )
-        if self._admit is not None:
-            try:
+        try:
+            actual = Digest.of(data, digest.algorithm)
+            if actual != digest:
+                raise DigestInvalid(
+                    "uploaded content does not match the digest",
+                    detail={"digest": str(digest), "actual": str(actual)},
+                )
+            if self._admit is not None:
                 await self._admit(repository, str(digest), len(data))
-            except RegistryError:
-                if upload_id is not None:
-                    await self._store.end_upload(upload_id)
-                raise
+        except RegistryError:
+            if upload_id is not None:
+                await self._discard(upload_id)  # refused for good, as on the file path
+            raise
         await self._store.link_blob(
             repository, str(digest), len(data), content=data, ended_upload=upload_id
         )

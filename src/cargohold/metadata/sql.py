@@ -77,6 +77,9 @@ _ANY_BLOB_LINK = _Query(
 _BLOB_CONTENT = _Query(
     select(t.blob_contents.c.content).where(t.blob_contents.c.digest == bindparam("digest"))
 )
+_BLOB_STORED = _Query(
+    select(t.blob_contents.c.size).where(t.blob_contents.c.digest == bindparam("digest"))
+)
 _UPLOAD_ENDED = _Query(
     select(t.ended_uploads.c.ended_at).where(t.ended_uploads.c.upload_id == bindparam("upload"))
 )
@@ -408,13 +411,12 @@ class SqlMetadataStore(SqlEngine):
 
     async def blob_stored(self, digest: str) -> bool:
         if self._inline:  # writers are serialised: a collector's delete is all or none
-            return await self._fetchone(_BLOB_CONTENT, digest=digest) is not None
+            return await self._fetchone(_BLOB_STORED, digest=digest) is not None
 
         def q(conn: Connection) -> bool:
-            bc = t.blob_contents
             # Share-locked: waits for a collector holding the row, then sees its verdict.
-            stmt = select(bc.c.size).where(bc.c.digest == digest).with_for_update(read=True)
-            return conn.execute(stmt).first() is not None
+            stmt = _BLOB_STORED.stmt.with_for_update(read=True)
+            return conn.execute(stmt, {"digest": digest}).first() is not None
 
         return bool(await self._run(self._read, q))
 

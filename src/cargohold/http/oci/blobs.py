@@ -104,9 +104,9 @@ async def _opened(chunks: AsyncIterator[bytes], digest: Digest) -> AsyncIterator
 _RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 
 
-def _range_or_none(request: Request, size: int) -> str | None:
-    """Check a ``Range`` header before the file response sees it; the header, if
-    it is to be honoured.
+def _range_or_none(request: Request, size: int) -> re.Match[str] | None:
+    """Check a ``Range`` header before the file response sees it; the range, if it
+    is to be honoured.
 
     A single satisfiable range goes through; one that starts past the end gets the
     OCI 416 error with ``Content-Range: bytes */size``; anything else (several
@@ -133,7 +133,7 @@ def _range_or_none(request: Request, size: int) -> str | None:
             (k, v) for k, v in request.scope["headers"] if k.lower() != b"range"
         ]
         return None
-    return header
+    return found
 
 
 async def get_blob(request: Request) -> Response:
@@ -187,11 +187,10 @@ def _bytes_response(
     """A small blob kept in the metadata store, whole or one range of it (the same
     rules as `_range_or_none`)."""
     size = len(data)
-    header = _range_or_none(request, size)
+    found = _range_or_none(request, size)
     if_range = request.headers.get("if-range")
     if if_range is not None and if_range != headers["ETag"]:
-        header = None  # the client's copy is another: it gets the whole blob (RFC 9110)
-    found = None if header is None else _RANGE.match(header.strip())
+        found = None  # the client's copy is another: it gets the whole blob (RFC 9110)
     if found is None:
         return Response(data, headers=headers, media_type="application/octet-stream")
     first, last = found.groups()
